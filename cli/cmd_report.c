@@ -177,6 +177,17 @@ static void mo__warn_damage(const char *path, const mo_tr_damage_t *d)
 	        (unsigned long long)d->first_offset);
 }
 
+/* Warns, once per module, that symbols came from a different build. */
+static void mo__warn_mismatches(const mo_sym_t *sym)
+{
+	for (int i = 0; i < mo_sym_nmodules(sym); i++)
+		if (mo_sym_module_mismatch(sym, i))
+			mo_cli_error("warning: %s differs from the recorded "
+			             "build (build-id mismatch): its symbols "
+			             "may be wrong",
+			             mo_sym_module_path(sym, i));
+}
+
 static int mo__damaged(const mo_tr_damage_t *d)
 {
 	return d->truncated || d->corrupt_frames || d->skipped_bytes;
@@ -188,6 +199,11 @@ int mo_cmd_report(int argc, char **argv)
 	int status = 0;
 	if (mo__parse_report_args(argc, argv, &a, &status) < 0)
 		return status;
+	/* Symbols come from local files only, unless the user opts in to
+	 * debuginfod downloads. */
+	const char *dbg = getenv("MEMOPT_DEBUGINFOD");
+	if (!dbg || strcmp(dbg, "1") != 0)
+		unsetenv("DEBUGINFOD_URLS");
 	mo_tr_t *r = NULL;
 	int err = mo_tr_open(&r, a.input);
 	if (err)
@@ -222,6 +238,7 @@ int mo_cmd_report(int argc, char **argv)
 		status = MO_XIT_ERROR;
 		goto out;
 	}
+	mo__warn_mismatches(sym);
 	if (opts.damage) {
 		mo__warn_damage(a.input, d);
 		status = MO_XIT_DAMAGED;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -118,11 +119,17 @@ static int mo__wait_for_space(uint64_t end)
 	                                  memory_order_acquire) > size) {
 		if (atomic_load_explicit(&g_dead, memory_order_relaxed))
 			return -EPIPE;
+		/* Spin briefly, then yield the CPU (on a small machine, to
+		 * the collector), and only then sleep. */
 		if (++spins < 64) {
 			__builtin_ia32_pause();
 			continue;
 		}
-		struct timespec ts = {0, 50000};
+		if (spins < 4096) {
+			sched_yield();
+			continue;
+		}
+		struct timespec ts = {0, 20000};
 		nanosleep(&ts, NULL);
 		if ((spins & 0x3ff) == 0 && !mo__collector_alive()) {
 			atomic_store(&g_dead, 1);

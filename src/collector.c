@@ -56,6 +56,17 @@ typedef enum mo_cs_state {
 	MO_CS_DONE
 } mo_cs_state_t;
 
+/* The allocations of the frame being built, for MO_REC_FREE_RECENT: the
+ * decoder keeps the same list, so a free of a recent block is sent as its
+ * distance in allocations instead of its address. */
+typedef struct mo_recent {
+	uint64_t n; /* allocations in the frame so far */
+	uint64_t addr[MO_RECENT_WINDOW];
+	struct {
+		uint64_t addr, seq;
+	} idx[2 * MO_RECENT_WINDOW];
+} mo_recent_t;
+
 typedef struct mo_cstream {
 	uint32_t id;
 	pid_t pid, ppid;
@@ -75,6 +86,7 @@ typedef struct mo_cstream {
 	uint8_t *buf; /* frame being built */
 	size_t len;
 	uint64_t base;
+	mo_recent_t *recent;
 	uint64_t last_flush, last_rss;
 	pid_t *forks; /* children this process reported forking */
 	size_t nforks, forks_cap;
@@ -112,18 +124,69 @@ static void mo__flush(mo_collect_t *c, mo_cstream_t *s)
 	}
 	s->len = 0;
 	s->base = 0;
+	s->recent->n = 0;
 	s->last_flush = mo__now_ns();
+}
+
+static size_t mo__recent_slot(uint64_t addr)
+{
+	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 51);
+}
+
+static void mo__recent_note(mo_recent_t *r, uint64_t addr)
+{
+	uint64_t seq = ++r->n;
+	r->addr[seq % MO_RECENT_WINDOW] = addr;
+	size_t i = mo__recent_slot(addr);
+	r->idx[i].addr = addr;
+	r->idx[i].seq = seq;
+}
+
+/* Distance d of addr for MO_REC_FREE_RECENT, or 0 if it is not recent. */
+static uint64_t mo__recent_distance(const mo_recent_t *r, uint64_t addr)
+{
+	size_t i = mo__recent_slot(addr);
+	uint64_t seq = r->idx[i].seq;
+	if (r->idx[i].addr != addr || seq == 0 || seq > r->n ||
+	    r->n - seq >= MO_RECENT_WINDOW ||
+	    r->addr[seq % MO_RECENT_WINDOW] != addr)
+		return 0;
+	return r->n - seq + 1;
+}
+
+/* Writes a free of a recent block compactly; returns 0 if it cannot. */
+static int mo__append_free_recent(mo_cstream_t *s, uint64_t addr)
+{
+	uint64_t d = mo__recent_distance(s->recent, addr);
+	if (!d || MO_FRAME_MAX_RAW - s->len < 16)
+		return 0;
+	uint8_t *p = mo_enc_u1(s->buf + s->len, MO_REC_FREE_RECENT, d);
+	s->len = (size_t)(p - s->buf);
+	s->base = addr;
+	return 1;
 }
 
 /* Appends one decoded record to the stream's frame. */
 static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 {
+	if (ev->type == MO_REC_FREE &&
+	    mo__append_free_recent(s, ev->u.free.ptr)) {
+		if (s->len >= MO_FLUSH_BYTES)
+			mo__flush(c, s);
+		return;
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint8_t *end = mo_enc_event(s->buf + s->len,
 		                            s->buf + MO_FRAME_MAX_RAW, &s->base,
 		                            ev);
 		if (end) {
 			s->len = (size_t)(end - s->buf);
+			if (ev->type == MO_REC_ALLOC)
+				mo__recent_note(s->recent, ev->u.alloc.ptr);
+			else if (ev->type == MO_REC_REALLOC &&
+			         ev->u.realloc.new_ptr)
+				mo__recent_note(s->recent,
+				                ev->u.realloc.new_ptr);
 			if (s->len >= MO_FLUSH_BYTES)
 				mo__flush(c, s);
 			return;
@@ -311,6 +374,7 @@ static void mo__free_stream(mo_cstream_t *s)
 	mo__unmap_ring(s);
 	free(s->path);
 	free(s->buf);
+	free(s->recent);
 	free(s->forks);
 	free(s);
 }
@@ -359,7 +423,8 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 	size_t plen = strlen(c->ring_dir) + strlen(name) + 2;
 	s->path = malloc(plen);
 	s->buf = malloc(MO_FRAME_MAX_RAW);
-	int err = !s->path || !s->buf ? -ENOMEM : 0;
+	s->recent = calloc(1, sizeof(*s->recent));
+	int err = !s->path || !s->buf || !s->recent ? -ENOMEM : 0;
 	if (!err) {
 		snprintf(s->path, plen, "%s/%s", c->ring_dir, name);
 		err = mo__map_ring(s);
@@ -378,6 +443,7 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 		if (err != -EAGAIN)
 			unlink(s->path);
 		free(s->buf);
+		free(s->recent);
 		free(s->path);
 		free(s);
 		return err;

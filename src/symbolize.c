@@ -416,6 +416,11 @@ int mo_sym_module_mismatch(const mo_sym_t *sym, int module)
 	return m ? m->mismatch : 0;
 }
 
+int mo_sym_nmodules(const mo_sym_t *sym)
+{
+	return sym ? (int)sym->nmods : 0;
+}
+
 static const Dwfl_Callbacks mo__dwfl_callbacks = {
 	.find_elf = dwfl_build_id_find_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,

@@ -52,6 +52,9 @@ int mo_sym_resolve(mo_sym_t *sym, int module, uint64_t vaddr, uint64_t address,
  * (then results may be wrong).  Valid after a resolve touched it. */
 int mo_sym_module_mismatch(const mo_sym_t *sym, int module);
 
+/* Number of modules registered (valid indices are 0 .. n-1). */
+int mo_sym_nmodules(const mo_sym_t *sym);
+
 /* Demangles a C++ symbol name ("_Z..."), or returns NULL when name is not a
  * mangled C++ name, cannot be demangled, or memory runs out.  The result is
  * malloc()ed; the caller frees it.  Thread-safe. */

@@ -100,6 +100,13 @@ enum mo_rec_type {
 	MO_REC_LOST = 0x0d,
 	/* (no fields) -- the collector has written everything of this stream */
 	MO_REC_END = 0x0e,
+	/* d:uv -- free() of the block returned by the d-th most recent
+	 * allocation of this block of records (d = 1: the latest), counting
+	 * MO_REC_ALLOC records and MO_REC_REALLOC records with new != 0;
+	 * 1 <= d <= MO_RECENT_WINDOW.  Means MO_REC_FREE of that address, which
+	 * becomes the addr base.  The collector writes it in files (frees of
+	 * recent blocks then cost a byte or two); rings carry MO_REC_FREE. */
+	MO_REC_FREE_RECENT = 0x0f,
 
 	MO_REC_EXT_FIRST = 0x40,
 	/* Extension kinds reserved for later work (type len:uv payload). */
@@ -109,6 +116,9 @@ enum mo_rec_type {
 	MO_REC_POOL_FREE = 0x43,       /* free into a memopt allocator */
 	MO_REC_EXT_LAST = 0x7f,
 };
+
+/* How far back MO_REC_FREE_RECENT can refer. */
+#define MO_RECENT_WINDOW 4096u
 
 /* Which interposed function produced an allocation (MO_REC_ALLOC fn). */
 enum mo_alloc_fn {
