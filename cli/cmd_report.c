@@ -224,10 +224,14 @@ int mo_cmd_report(int argc, char **argv)
 	}
 	mo_an_finish(an);
 	const mo_tr_damage_t *d = mo_tr_damage(r);
+	unsigned major, minor;
+	mo_tr_version(r, &major, &minor);
 	mo_report_opts_t opts = {
 	        .top = a.top,
 	        .trace_path = a.input,
 	        .damage = mo__damaged(d) ? d : NULL,
+	        .format_major = major,
+	        .format_minor = minor,
 	};
 	err = a.json ? mo_report_json(stdout, an, sym, &opts)
 	             : mo_report_text(stdout, an, sym, &opts);

@@ -44,15 +44,22 @@ int mo_stacktab_init(void)
 	return 0;
 }
 
+/* Two independent multiply lanes, so the loop is not one long chain of
+ * dependent multiplications: this runs for every allocation. */
 uint64_t mo_stacktab_hash(const uint64_t *ips, uint32_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-	for (uint32_t i = 0; i < n; i++) {
-		h ^= ips[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
+	uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0xc2b2ae3d27d4eb4full;
+	uint32_t i = 0;
+	for (; i + 1 < n; i += 2) {
+		a = (a ^ ips[i]) * 0xff51afd7ed558ccdull;
+		b = (b ^ ips[i + 1]) * 0xc4ceb9fe1a85ec53ull;
+		a ^= a >> 29;
+		b ^= b >> 31;
 	}
-	return h | 1;
+	if (i < n)
+		a = (a ^ ips[i]) * 0xff51afd7ed558ccdull;
+	uint64_t h = (a ^ (b >> 17) ^ (b << 47)) * 0x94d049bb133111ebull;
+	return (h ^ (h >> 31)) | 1;
 }
 
 static int mo__same_stack(const mo_stackslot_t *s, const uint64_t *ips,

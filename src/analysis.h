@@ -25,50 +25,53 @@ typedef struct mo_an mo_an_t;
 
 /* Per-stack figures, for one process. */
 typedef struct mo_site {
-	uint32_t stack;       /* analysis-wide stack index (mo_an_stack) */
+	uint32_t stack;	      /* analysis-wide stack index (mo_an_stack) */
 	uint64_t allocations; /* calls that returned a block from here */
-	uint64_t bytes;       /* requested bytes allocated from here */
+	uint64_t bytes;	      /* requested bytes allocated from here */
 	uint64_t temporary;   /* temporary allocations from here */
 	uint64_t peak_bytes;  /* live bytes from here at the process peak */
 	uint64_t peak_blocks;
-	uint64_t live_bytes;  /* live bytes from here at the end */
+	uint64_t live_bytes; /* live bytes from here at the end */
 	uint64_t live_blocks;
 } mo_site_t;
 
 typedef struct mo_proc {
 	uint32_t stream, pid, ppid;
-	int forked;           /* started by fork() from ppid */
-	char *exe;            /* executable path; owned by the analysis */
+	int forked; /* started by fork() from ppid */
+	char *exe;  /* executable path; owned by the analysis */
 	uint32_t argc;
 	char **argv;
-	int exit_kind;        /* enum mo_exit_kind; MO_EXIT_UNKNOWN if none */
+	int exit_kind; /* enum mo_exit_kind; MO_EXIT_UNKNOWN if none */
 	uint64_t exit_value;
 	uint64_t start_realtime_ns;
-	uint64_t runtime_ns;  /* last time seen in the stream */
+	uint64_t runtime_ns; /* last time seen in the stream */
 	uint64_t allocations, frees, bytes_allocated, temporary;
-	uint64_t peak_heap;   /* max live requested bytes */
+	uint64_t peak_heap; /* max live requested bytes */
 	uint64_t peak_time_ns;
-	uint64_t peak_rss;    /* bytes; 0 if never sampled */
+	uint64_t peak_rss;		  /* bytes; 0 if never sampled */
 	uint64_t live_bytes, live_blocks; /* at the end of the stream */
-	uint64_t unmatched_frees;         /* frees of addresses not live */
-	uint64_t lost_bytes;              /* MO_REC_LOST total */
-	int ended;                        /* MO_REC_END seen */
+	uint64_t unmatched_frees;	  /* frees of addresses not live */
+	uint64_t lost_bytes;		  /* MO_REC_LOST total */
+	int ended;			  /* MO_REC_END seen */
+	uint64_t double_allocs;	 /* allocations of an address already live
+				  * (the old block is dropped uncounted) */
+	uint64_t unknown_stacks; /* allocations naming a stack id never sent */
 } mo_proc_t;
 
 /* Sort keys for mo_an_top(). */
 typedef enum mo_an_key {
-	MO_BY_PEAK,        /* peak_bytes */
-	MO_BY_LIVE,        /* live_bytes (leaks) */
+	MO_BY_PEAK,	   /* peak_bytes */
+	MO_BY_LIVE,	   /* live_bytes (leaks) */
 	MO_BY_ALLOCATIONS, /* allocations */
-	MO_BY_BYTES,       /* bytes */
-	MO_BY_TEMPORARY    /* temporary */
+	MO_BY_BYTES,	   /* bytes */
+	MO_BY_TEMPORARY	   /* temporary */
 } mo_an_key_t;
 
 /* A stack frame as recorded: a module index into the symbolizer (or -1)
  * and the ELF virtual address of the return address in that module. */
 typedef struct mo_rawframe {
 	int module;
-	uint64_t vaddr;   /* address - bias */
+	uint64_t vaddr;	  /* address - bias */
 	uint64_t address; /* runtime return address */
 } mo_rawframe_t;
 
@@ -92,12 +95,16 @@ const mo_proc_t *mo_an_proc(const mo_an_t *an, size_t i);
 
 /* Writes up to n sites of process i with a nonzero key, largest first
  * (ties broken by stack index), into out; returns how many. */
-size_t mo_an_top(const mo_an_t *an, size_t i, mo_an_key_t key,
-                 mo_site_t *out, size_t n);
+size_t mo_an_top(const mo_an_t *an, size_t i, mo_an_key_t key, mo_site_t *out,
+		 size_t n);
+
+/* Number of sites (distinct stacks allocated from) of process i: an upper
+ * bound for mo_an_top(). */
+size_t mo_an_nsites(const mo_an_t *an, size_t i);
 
 /* Frames of an analysis-wide stack, innermost first: *n is set to their
  * number and the returned array lives as long as an. */
 const mo_rawframe_t *mo_an_stack(const mo_an_t *an, uint32_t stack,
-                                 uint32_t *n);
+				 uint32_t *n);
 
 #endif
