@@ -57,9 +57,62 @@ static void mo__put_u64(mo__json_t *j, cJSON *obj, const char *name, uint64_t v)
 	mo__put(j, obj, name, mo__json_u64(v));
 }
 
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t mo__utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2
+	                      : c >= 0xe0 && c < 0xf0 ? 3
+	                      : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((n == 3 && c == 0xe0 && s[1] < 0xa0) ||
+	    (n == 3 && c == 0xed && s[1] >= 0xa0) ||
+	    (n == 4 && c == 0xf0 && s[1] < 0x90) ||
+	    (n == 4 && c == 0xf4 && s[1] >= 0x90))
+		return 0; /* overlong, surrogate or beyond U+10FFFF */
+	return n;
+}
+
+/* A JSON string of s, with bytes that are not UTF-8 (file names and
+ * arguments may hold any bytes) replaced by U+FFFD, so the document stays
+ * valid JSON. */
+static cJSON *mo__json_text(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), bad = 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = mo__utf8_len(u + i);
+		bad += n == 0;
+		i += n ? n : 1;
+	}
+	if (!bad)
+		return cJSON_CreateString(s);
+	char *clean = malloc(len + 2 * bad + 1), *o = clean;
+	if (!clean)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = mo__utf8_len(u + i);
+		if (n) {
+			memcpy(o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	*o = 0;
+	cJSON *str = cJSON_CreateString(clean);
+	free(clean);
+	return str;
+}
+
 static cJSON *mo__str_or_null(const char *s)
 {
-	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+	return s ? mo__json_text(s) : cJSON_CreateNull();
 }
 
 static cJSON *mo__json_frame(mo__json_t *j, const mo_frame_t *f)
@@ -74,7 +127,7 @@ static cJSON *mo__json_frame(mo__json_t *j, const mo_frame_t *f)
 	mo__put(j, o, "line",
 		f->line ? mo__json_u64(f->line) : cJSON_CreateNull());
 	mo__put(j, o, "module",
-		cJSON_CreateString(f->module ? f->module : "?"));
+		mo__json_text(f->module ? f->module : "?"));
 	mo__put(j, o, "inlined", cJSON_CreateBool(f->inlined != 0));
 	return o;
 }
@@ -201,7 +254,7 @@ static cJSON *mo__json_process(mo__json_t *j, size_t i)
 	mo__put_u64(j, o, "ppid", p->ppid);
 	mo__put(j, o, "forked", cJSON_CreateBool(p->forked != 0));
 	for (uint32_t k = 0; k < p->argc; k++)
-		mo__push(j, argv, cJSON_CreateString(p->argv[k]));
+		mo__push(j, argv, mo__json_text(p->argv[k]));
 	mo__put(j, o, "command", argv);
 	mo__put(j, o, "exe", mo__str_or_null(p->exe));
 	mo__put(j, o, "exit", mo__json_exit(j, p));
