@@ -631,14 +631,29 @@ static void mo__start(mo_collect_t *c, mo_cstream_t *s, uint64_t now)
 	}
 }
 
+/* Nonzero if a ring created after s's belongs to the same pid: s's image
+ * was replaced by exec. */
+static int mo__has_newer_image(const mo_collect_t *c, const mo_cstream_t *s)
+{
+	size_t i = 0;
+	while (i < c->n && c->streams[i] != s)
+		i++;
+	for (i++; i < c->n; i++)
+		if (c->streams[i]->pid == s->pid)
+			return 1;
+	return 0;
+}
+
 /* One pass over every stream.  Returns nonzero if there was work. */
 static int mo__step(mo_collect_t *c, pid_t main_pid, int main_done,
                     int main_status)
 {
 	uint64_t now = mo__now_ns();
-	int work = 0;
-	if (now - c->last_scan >= MO_SCAN_NS)
+	int work = 0, scanned = 0;
+	if (now - c->last_scan >= MO_SCAN_NS) {
 		mo__scan(c);
+		scanned = 1;
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		mo_cstream_t *s = c->streams[i];
 		if (s->state == MO_CS_DONE)
@@ -656,8 +671,19 @@ static int mo__step(mo_collect_t *c, pid_t main_pid, int main_done,
 				mo__flush(c, s);
 			continue;
 		}
+		/* The pid's process is gone.  If this image exec'd, its
+		 * successor's ring is already in the directory (the successor
+		 * may itself be gone by now): look before deciding. */
 		int ws;
-		if (s->pid == main_pid && main_done)
+		if (!scanned) {
+			mo__scan(c);
+			scanned = 1;
+		}
+		if (mo__has_newer_image(c, s)) {
+			s->exit_known = 1;
+			s->exit_kind = MO_EXIT_EXEC;
+			s->exit_value = 0;
+		} else if (s->pid == main_pid && main_done)
 			mo__set_exit_from_wstatus(s, main_status);
 		else if (s->pid != main_pid && mo__zombie_status(s->pid, &ws))
 			mo__set_exit_from_wstatus(s, ws);
