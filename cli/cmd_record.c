@@ -61,8 +61,8 @@ static int mo__find_program(const char *prog, char *buf, size_t len)
 	while (*path) {
 		const char *end = strchr(path, ':');
 		size_t dl = end ? (size_t)(end - path) : strlen(path);
-		snprintf(buf, len, "%.*s%s%s", (int)dl, dl ? path : ".",
-		         "/", prog);
+		snprintf(buf, len, "%.*s%s%s", (int)dl, dl ? path : ".", "/",
+			 prog);
 		struct stat st;
 		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
 		    access(buf, X_OK) == 0)
@@ -107,35 +107,36 @@ static int mo__check_program(const char *prog, char *buf, size_t len)
 	int err = mo__find_program(prog, buf, len);
 	if (err) {
 		mo_cli_error("%s: %s", prog,
-		             strchr(prog, '/') ? strerror(-err)
-		                               : "command not found");
+			     strchr(prog, '/') ? strerror(-err)
+					       : "command not found");
 		return MO_XIT_NOT_FOUND;
 	}
 	struct stat st;
 	if (stat(buf, &st) != 0 || S_ISDIR(st.st_mode) ||
 	    access(buf, X_OK) != 0) {
 		mo_cli_error("cannot execute %s: %s", prog,
-		             S_ISDIR(st.st_mode) ? "Is a directory"
-		                                 : strerror(errno));
+			     S_ISDIR(st.st_mode) ? "Is a directory"
+						 : strerror(errno));
 		return MO_XIT_CANNOT_RUN;
 	}
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
 		mo_cli_error("%s cannot be tracked: set-user-ID or "
-		             "set-group-ID program (the loader ignores "
-		             "LD_PRELOAD)",
-		             prog);
+			     "set-group-ID program (the loader ignores "
+			     "LD_PRELOAD)",
+			     prog);
 		return MO_XIT_CANNOT_RUN;
 	}
 	if (mo__is_static_elf(buf)) {
 		mo_cli_error("%s cannot be tracked: no dynamic loader "
-		             "(statically linked)",
-		             prog);
+			     "(statically linked)",
+			     prog);
 		return MO_XIT_CANNOT_RUN;
 	}
 	return 0;
 }
 
-/* --- the tracker library ------------------------------------------------------ */
+/* --- the tracker library
+ * ------------------------------------------------------ */
 
 static int mo__usable(const char *path)
 {
@@ -174,7 +175,8 @@ static int mo__find_tracker(char *buf, size_t len)
 	return -ENOENT;
 }
 
-/* --- ring directory -------------------------------------------------------- */
+/* --- ring directory --------------------------------------------------------
+ */
 
 static int mo__make_ring_dir(char *buf, size_t len)
 {
@@ -205,7 +207,8 @@ static void mo__remove_ring_dir(const char *dir)
 	rmdir(dir);
 }
 
-/* --- signals ------------------------------------------------------------------ */
+/* --- signals
+ * ------------------------------------------------------------------ */
 
 static volatile int g_stop;
 static volatile pid_t g_child;
@@ -214,8 +217,8 @@ static int mo__child_running(void)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
-	return waitid(P_PID, (id_t)g_child, &si,
-	              WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	return waitid(P_PID, (id_t)g_child, &si, WEXITED | WNOHANG | WNOWAIT) ==
+		       0 &&
 	       si.si_pid == 0;
 }
 
@@ -245,17 +248,18 @@ static void mo__install_signals(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
-/* --- running the program ---------------------------------------------------- */
+/* --- running the program ----------------------------------------------------
+ */
 
 static void mo__child_env(const char *tracker, const char *ring_dir,
-                          int follow_fork)
+			  int follow_fork)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t len = strlen(tracker) + (old ? strlen(old) + 2 : 1);
 	char *preload = malloc(len);
 	if (preload) {
-		snprintf(preload, len, "%s%s%s", tracker, old && *old ? ":" : "",
-		         old ? old : "");
+		snprintf(preload, len, "%s%s%s", tracker,
+			 old && *old ? ":" : "", old ? old : "");
 		setenv("LD_PRELOAD", preload, 1);
 	}
 	setenv(MO_ENV_RING_DIR, ring_dir, 1);
@@ -268,7 +272,7 @@ static void mo__child_env(const char *tracker, const char *ring_dir,
 
 /* Starts the program; returns its pid, or -errno of the failed exec. */
 static pid_t mo__spawn(const char *path, char **argv, const char *tracker,
-                       const char *ring_dir, int follow_fork)
+		       const char *ring_dir, int follow_fork)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0)
@@ -319,15 +323,15 @@ static int mo__rotate_output(const char *out)
 	return 0;
 }
 
-static int mo__parse_record_args(int argc, char **argv,
-                                 mo_record_opts_t *o, int *status)
+static int mo__parse_record_args(int argc, char **argv, mo_record_opts_t *o,
+				 int *status)
 {
 	static const struct option longopts[] = {
-	        {"output", required_argument, NULL, 'o'},
-	        {"no-follow-fork", no_argument, NULL, 'F'},
-	        {"quiet", no_argument, NULL, 'q'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0}};
+		{"output", required_argument, NULL, 'o'},
+		{"no-follow-fork", no_argument, NULL, 'F'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	o->output = "memopt.data";
 	o->follow_fork = 1;
 	o->quiet = 0;
@@ -351,17 +355,17 @@ static int mo__parse_record_args(int argc, char **argv,
 			return -1;
 		default:
 			mo_cli_error("record: %s '%s' (try 'memopt record "
-			             "--help')",
-			             optopt ? "bad or incomplete option"
-			                    : "unknown option",
-			             argv[optind - 1]);
+				     "--help')",
+				     optopt ? "bad or incomplete option"
+					    : "unknown option",
+				     argv[optind - 1]);
 			*status = MO_XIT_USAGE;
 			return -1;
 		}
 	}
 	if (optind >= argc) {
 		mo_cli_error("record: no program given (usage: memopt record "
-		             "[options] [--] PROG [ARGS...])");
+			     "[options] [--] PROG [ARGS...])");
 		*status = MO_XIT_USAGE;
 		return -1;
 	}
@@ -373,9 +377,9 @@ static void mo__summary(const char *path, size_t nstreams)
 	struct stat st;
 	char size[32];
 	mo_fmt_bytes(size, sizeof(size),
-	             stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
+		     stat(path, &st) == 0 ? (uint64_t)st.st_size : 0);
 	fprintf(stderr, "memopt: wrote %s (%s, %zu process%s)\n", path, size,
-	        nstreams, nstreams == 1 ? "" : "es");
+		nstreams, nstreams == 1 ? "" : "es");
 }
 
 int mo_cmd_record(int argc, char **argv)
@@ -391,21 +395,21 @@ int mo_cmd_record(int argc, char **argv)
 		return status;
 	if (mo__find_tracker(tracker, sizeof(tracker)) != 0) {
 		mo_cli_error("tracker library %s not found (set "
-		             "MEMOPT_TRACKER to its path)",
-		             MO_TRACKER_NAME);
+			     "MEMOPT_TRACKER to its path)",
+			     MO_TRACKER_NAME);
 		return MO_XIT_FAILED;
 	}
 	int err = mo__rotate_output(o.output);
 	if (err) {
 		mo_cli_error("cannot rename %s to %s.old: %s", o.output,
-		             o.output, strerror(-err));
+			     o.output, strerror(-err));
 		return MO_XIT_FAILED;
 	}
 	err = mo__make_ring_dir(ring_dir, sizeof(ring_dir));
 	if (err) {
 		mo_cli_error("cannot create a ring directory in /dev/shm or "
-		             "/tmp: %s",
-		             strerror(-err));
+			     "/tmp: %s",
+			     strerror(-err));
 		return MO_XIT_FAILED;
 	}
 	mo_collect_t *col;
@@ -415,11 +419,11 @@ int mo_cmd_record(int argc, char **argv)
 		rmdir(ring_dir);
 		return MO_XIT_FAILED;
 	}
-	pid_t pid = mo__spawn(path, argv + first, tracker, ring_dir,
-	                      o.follow_fork);
+	pid_t pid =
+		mo__spawn(path, argv + first, tracker, ring_dir, o.follow_fork);
 	if (pid < 0) {
 		mo_cli_error("cannot execute %s: %s", argv[first],
-		             strerror((int)-pid));
+			     strerror((int)-pid));
 		mo_collect_finish(col, NULL);
 		unlink(o.output);
 		mo__remove_ring_dir(ring_dir);
@@ -435,8 +439,7 @@ int mo_cmd_record(int argc, char **argv)
 	if (!err)
 		err = ferr;
 	if (err && err != -EINTR) {
-		mo_cli_error("writing %s failed: %s", o.output,
-		             strerror(-err));
+		mo_cli_error("writing %s failed: %s", o.output, strerror(-err));
 		return MO_XIT_FAILED;
 	}
 	if (!o.quiet)

@@ -50,14 +50,14 @@ static int mo__parse_top(const char *s, unsigned *out)
 }
 
 static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
-                                 int *status)
+				 int *status)
 {
 	static const struct option longopts[] = {
-	        {"input", required_argument, NULL, 'i'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"top", required_argument, NULL, 't'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0}};
+		{"input", required_argument, NULL, 'i'},
+		{"json", no_argument, NULL, 'j'},
+		{"top", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	a->input = "memopt.data";
 	a->json = 0;
 	a->top = 10;
@@ -75,8 +75,8 @@ static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
 		case 't':
 			if (mo__parse_top(optarg, &a->top) != 0) {
 				mo_cli_error("report: --top needs a number "
-				             "from 1 to 1000000, not '%s'",
-				             optarg);
+					     "from 1 to 1000000, not '%s'",
+					     optarg);
 				*status = MO_XIT_USAGE;
 				return -1;
 			}
@@ -87,18 +87,18 @@ static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
 			return -1;
 		default:
 			mo_cli_error("report: %s '%s' (try 'memopt report "
-			             "--help')",
-			             optopt ? "bad or incomplete option"
-			                    : "unknown option",
-			             argv[optind - 1]);
+				     "--help')",
+				     optopt ? "bad or incomplete option"
+					    : "unknown option",
+				     argv[optind - 1]);
 			*status = MO_XIT_USAGE;
 			return -1;
 		}
 	}
 	if (optind < argc) {
 		mo_cli_error("report: unexpected argument '%s' (the trace is "
-		             "given with -i)",
-		             argv[optind]);
+			     "given with -i)",
+			     argv[optind]);
 		*status = MO_XIT_USAGE;
 		return -1;
 	}
@@ -113,16 +113,16 @@ static int mo__open_error(const char *path, int err)
 		break;
 	case MO_EVERSION:
 		mo_cli_error("%s has an unsupported trace format version (this "
-		             "memopt reads version %d)",
-		             path, MO_FORMAT_MAJOR);
+			     "memopt reads version %d)",
+			     path, MO_FORMAT_MAJOR);
 		break;
 	case MO_ETRUNC:
 		mo_cli_error("%s is truncated: not even its header is complete",
-		             path);
+			     path);
 		break;
 	case MO_EBADHDR:
 		mo_cli_error("%s is corrupted: its header checksum is wrong",
-		             path);
+			     path);
 		break;
 	default:
 		mo_cli_error("cannot read %s: %s", path, mo_strerror(err));
@@ -145,8 +145,8 @@ static void mo__progress(mo_tr_t *r, int *last_pct)
 /* Feeds every record of r to an; returns 0 or a negative error. */
 static int mo__analyse(mo_tr_t *r, mo_an_t *an)
 {
-	int show = isatty(STDERR_FILENO) &&
-	           mo_tr_size(r) >= MO_PROGRESS_MIN_BYTES;
+	int show =
+		isatty(STDERR_FILENO) && mo_tr_size(r) >= MO_PROGRESS_MIN_BYTES;
 	int last_pct = -1;
 	uint64_t count = 0;
 	mo_event_t ev;
@@ -168,13 +168,13 @@ static void mo__warn_damage(const char *path, const mo_tr_damage_t *d)
 	char skipped[32];
 	mo_fmt_bytes(skipped, sizeof(skipped), d->skipped_bytes);
 	fprintf(stderr,
-	        "memopt: warning: %s is damaged (%s%llu corrupt frame%s, %s "
-	        "skipped, first at offset %llu); the report covers the intact "
-	        "part\n",
-	        path, d->truncated ? "truncated, " : "",
-	        (unsigned long long)d->corrupt_frames,
-	        d->corrupt_frames == 1 ? "" : "s", skipped,
-	        (unsigned long long)d->first_offset);
+		"memopt: warning: %s is damaged (%s%llu corrupt frame%s, %s "
+		"skipped, first at offset %llu); the report covers the intact "
+		"part\n",
+		path, d->truncated ? "truncated, " : "",
+		(unsigned long long)d->corrupt_frames,
+		d->corrupt_frames == 1 ? "" : "s", skipped,
+		(unsigned long long)d->first_offset);
 }
 
 /* Warns, once per module, that symbols came from a different build. */
@@ -183,9 +183,9 @@ static void mo__warn_mismatches(const mo_sym_t *sym)
 	for (int i = 0; i < mo_sym_nmodules(sym); i++)
 		if (mo_sym_module_mismatch(sym, i))
 			mo_cli_error("warning: %s differs from the recorded "
-			             "build (build-id mismatch): its symbols "
-			             "may be wrong",
-			             mo_sym_module_path(sym, i));
+				     "build (build-id mismatch): its symbols "
+				     "may be wrong",
+				     mo_sym_module_path(sym, i));
 }
 
 static int mo__damaged(const mo_tr_damage_t *d)
@@ -218,7 +218,7 @@ int mo_cmd_report(int argc, char **argv)
 	err = mo__analyse(r, an);
 	if (err < 0) {
 		mo_cli_error("reading %s failed: %s", a.input,
-		             mo_strerror(err));
+			     mo_strerror(err));
 		status = MO_XIT_ERROR;
 		goto out;
 	}
@@ -227,14 +227,14 @@ int mo_cmd_report(int argc, char **argv)
 	unsigned major, minor;
 	mo_tr_version(r, &major, &minor);
 	mo_report_opts_t opts = {
-	        .top = a.top,
-	        .trace_path = a.input,
-	        .damage = mo__damaged(d) ? d : NULL,
-	        .format_major = major,
-	        .format_minor = minor,
+		.top = a.top,
+		.trace_path = a.input,
+		.damage = mo__damaged(d) ? d : NULL,
+		.format_major = major,
+		.format_minor = minor,
 	};
 	err = a.json ? mo_report_json(stdout, an, sym, &opts)
-	             : mo_report_text(stdout, an, sym, &opts);
+		     : mo_report_text(stdout, an, sym, &opts);
 	if (!err && fflush(stdout) != 0)
 		err = -errno;
 	if (err) {

@@ -51,7 +51,7 @@ typedef struct mo_ring_hdr {
 	uint32_t version;
 	uint32_t hdr_size;  /* offset of the data area */
 	uint64_t data_size; /* power of two */
-	int32_t pid;        /* the writing process */
+	int32_t pid;	    /* the writing process */
 	int32_t collector_pid;
 	uint8_t pad0[64 - 32];
 	_Atomic uint64_t head; /* next byte to reserve (monotonic) */

@@ -69,7 +69,7 @@ enum { MO_UNINIT, MO_INITIALIZING, MO_READY, MO_OFF };
 
 static _Atomic int g_state = MO_UNINIT;
 static MO_TLS int t_initializing; /* this thread runs mo__init() */
-static MO_TLS int t_busy;         /* inside the tracker: do not track */
+static MO_TLS int t_busy;	  /* inside the tracker: do not track */
 
 static uintptr_t g_self_lo, g_self_hi; /* our own code, skipped in stacks */
 static char g_ring_dir[4096];
@@ -107,7 +107,7 @@ static void *mo__boot_alloc(size_t size, size_t align)
 	if (at + need > MO_BOOT_SIZE)
 		return NULL;
 	uintptr_t p = ((uintptr_t)(g_boot + at + 16) + align - 1) &
-	              ~(uintptr_t)(align - 1);
+		      ~(uintptr_t)(align - 1);
 	((size_t *)p)[-1] = size;
 	return (void *)p; /* static storage: already zeroed */
 }
@@ -131,8 +131,8 @@ static uint64_t mo__coarse_ns(void)
 static uint8_t *mo__maybe_tick(uint8_t *p)
 {
 	uint64_t now = mo__coarse_ns();
-	uint64_t last = atomic_load_explicit(&g_last_tick,
-	                                     memory_order_relaxed);
+	uint64_t last =
+		atomic_load_explicit(&g_last_tick, memory_order_relaxed);
 	if (mo_likely(now <= last))
 		return p;
 	if (!atomic_compare_exchange_strong(&g_last_tick, &last, now))
@@ -157,14 +157,15 @@ static void mo__refresh_modmap(void)
 	if (!mo_modules_changed())
 		return;
 	while (atomic_flag_test_and_set_explicit(&g_modmap_lock,
-	                                         memory_order_acquire))
+						 memory_order_acquire))
 		__builtin_ia32_pause();
 	if (mo_modules_changed())
 		mo__send_modmap_locked();
 	atomic_flag_clear_explicit(&g_modmap_lock, memory_order_release);
 }
 
-/* --- stacks ---------------------------------------------------------------- */
+/* --- stacks ----------------------------------------------------------------
+ */
 
 /* Captures the caller's stack, without the tracker's own frames. */
 static uint32_t mo__capture(uint64_t *ips)
@@ -203,32 +204,33 @@ static uint32_t mo__stack_id(uint8_t **p, mo_stackslot_t **slot)
 }
 
 static void mo__commit(const mo_evbuf_t *b, const uint8_t *end,
-                       mo_stackslot_t *slot, uint32_t id)
+		       mo_stackslot_t *slot, uint32_t id)
 {
 	mo_ringw_write(b->bytes, (uint32_t)(end - b->bytes));
 	if (slot)
 		mo_stacktab_publish(slot, id);
 }
 
-/* --- recording ------------------------------------------------------------- */
+/* --- recording -------------------------------------------------------------
+ */
 
 /* Evaluates a call of a real allocation function with tracking off in this
  * thread, so that allocator functions calling one another (glibc's
  * reallocarray() calls realloc()) are recorded once, by the outer wrapper.
  * `was` receives whether the thread was already inside the tracker. */
-#define MO_REAL(was, call)                                                   \
-	({                                                                   \
-		was = t_busy;                                                \
-		t_busy = 1;                                                  \
-		__typeof__(call) r_ = (call);                                \
-		t_busy = was;                                                \
-		r_;                                                          \
+#define MO_REAL(was, call)                    \
+	({                                    \
+		was = t_busy;                 \
+		t_busy = 1;                   \
+		__typeof__(call) r_ = (call); \
+		t_busy = was;                 \
+		r_;                           \
 	})
 
 static int mo__tracking(void)
 {
 	return mo_likely(atomic_load_explicit(&g_state, memory_order_relaxed) ==
-	                 MO_READY) &&
+			 MO_READY) &&
 	       !t_busy;
 }
 
@@ -260,7 +262,7 @@ static void mo__record_ptr(unsigned type, const void *ptr)
 }
 
 static void mo__record_realloc(unsigned fn, const void *old, const void *new,
-                               size_t size)
+			       size_t size)
 {
 	int saved = errno;
 	t_busy = 1;
@@ -272,8 +274,8 @@ static void mo__record_realloc(unsigned fn, const void *old, const void *new,
 	if (new)
 		id = mo__stack_id(&p, &slot);
 	p = mo__maybe_tick(p);
-	p = mo_enc_realloc(p, &base, fn, (uintptr_t)old, (uintptr_t)new,
-	                   new ? size : 0, id);
+	p = mo_enc_realloc(p, &base, fn, (uintptr_t)old, (uintptr_t) new,
+			   new ? size : 0, id);
 	mo__commit(&b, p, slot, id);
 	t_busy = 0;
 	errno = saved;
@@ -351,8 +353,8 @@ static void mo__send_start(unsigned flags)
 	p = mo_put_uv(p, (uint64_t)getpid());
 	p = mo_put_uv(p, (uint64_t)getppid());
 	p = mo_put_uv(p, flags);
-	p = mo_put_uv(p, (uint64_t)rt.tv_sec * 1000000000u +
-	                         (uint64_t)rt.tv_nsec);
+	p = mo_put_uv(p,
+		      (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec);
 	p = mo_put_uv(p, g_start_ns);
 	p = mo_put_str(p, exe, elen > 0 ? (size_t)elen : 0);
 	p = mo__put_argv(p, args, alen);
@@ -360,7 +362,8 @@ static void mo__send_start(unsigned flags)
 	mo__send_modmap_locked();
 }
 
-/* --- exit ------------------------------------------------------------------ */
+/* --- exit ------------------------------------------------------------------
+ */
 
 static void mo__send_exit(int code)
 {
@@ -384,7 +387,8 @@ static void mo__on_exit(int code, void *arg)
 	mo_ringw_mark_exited();
 }
 
-/* --- initialisation -------------------------------------------------------- */
+/* --- initialisation --------------------------------------------------------
+ */
 
 #define MO_RESOLVE(field, name) \
 	(g_real.field = (__typeof__(g_real.field))dlsym(RTLD_NEXT, name))
@@ -434,7 +438,7 @@ static int mo__start_ring(unsigned flags)
 	int err = mo_stacktab_init();
 	if (!err)
 		err = mo_ringw_open(g_ring_dir, getpid(), g_collector,
-		                    g_ring_size);
+				    g_ring_size);
 	if (err)
 		return err;
 	mo__send_start(flags);
@@ -450,8 +454,8 @@ static void mo__init(void)
 	strcpy(g_ring_dir, dir);
 	mo__read_env();
 	g_page_size = sysconf(_SC_PAGESIZE);
-	if (mo_modules_range_of((uintptr_t)&mo__init, &g_self_lo,
-	                        &g_self_hi) != 0)
+	if (mo_modules_range_of((uintptr_t)&mo__init, &g_self_lo, &g_self_hi) !=
+	    0)
 		goto off;
 	g_modmap_buf = mo__map(MO_RING_ENTRY_MAX);
 	if (!g_modmap_buf)
@@ -476,7 +480,7 @@ static void mo__ensure_init(void)
 		return;
 	int expect = MO_UNINIT;
 	if (atomic_compare_exchange_strong(&g_state, &expect,
-	                                   MO_INITIALIZING)) {
+					   MO_INITIALIZING)) {
 		t_initializing = 1;
 		mo__init();
 		t_initializing = 0;
@@ -522,7 +526,7 @@ static void *mo__early_alloc(size_t size, size_t align)
 static int mo__ready(void)
 {
 	if (mo_likely(atomic_load_explicit(&g_state, memory_order_relaxed) ==
-	              MO_READY))
+		      MO_READY))
 		return 1;
 	mo__ensure_init();
 	return atomic_load(&g_state) == MO_READY;
@@ -583,8 +587,8 @@ static void *mo__realloc_boot(void *ptr, size_t size)
 }
 
 static void *mo__realloc_tracked(unsigned fn, void *ptr, size_t size,
-                                 void *(*call)(void *, size_t, size_t),
-                                 size_t n, size_t m)
+				 void *(*call)(void *, size_t, size_t),
+				 size_t n, size_t m)
 {
 	int track = mo__tracking(), was;
 	if (track)
@@ -622,10 +626,10 @@ MO_API void *realloc(void *ptr, size_t size)
 	int was;
 	if (!ptr)
 		return mo__alloc_tail(MO_FN_REALLOC,
-		                      MO_REAL(was, g_real.realloc(NULL, size)),
-		                      size, was);
+				      MO_REAL(was, g_real.realloc(NULL, size)),
+				      size, was);
 	return mo__realloc_tracked(MO_FN_REALLOC, ptr, size, mo__call_realloc,
-	                           size, 0);
+				   size, 0);
 }
 
 MO_API void *reallocarray(void *ptr, size_t n, size_t m)
@@ -645,11 +649,11 @@ MO_API void *reallocarray(void *ptr, size_t n, size_t m)
 	int was;
 	if (!ptr)
 		return mo__alloc_tail(
-		        MO_FN_REALLOCARRAY,
-		        MO_REAL(was, g_real.reallocarray(NULL, n, m)), size,
-		        was);
+			MO_FN_REALLOCARRAY,
+			MO_REAL(was, g_real.reallocarray(NULL, n, m)), size,
+			was);
 	return mo__realloc_tracked(MO_FN_REALLOCARRAY, ptr, size,
-	                           mo__call_reallocarray, n, m);
+				   mo__call_reallocarray, n, m);
 }
 
 MO_API int posix_memalign(void **out, size_t align, size_t size)
@@ -708,7 +712,7 @@ MO_API void *pvalloc(size_t size)
 	int was;
 	void *p = MO_REAL(was, g_real.pvalloc(size));
 	return mo__alloc_tail(MO_FN_PVALLOC, p, rounded < size ? size : rounded,
-	                      was);
+			      was);
 }
 
 MO_API pid_t fork(void)

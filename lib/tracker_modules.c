@@ -26,7 +26,7 @@ typedef struct mo_modenc {
 } mo_modenc_t;
 
 static void mo__load_range(const struct dl_phdr_info *info, uintptr_t *lo,
-                           uintptr_t *hi)
+			   uintptr_t *hi)
 {
 	uintptr_t min = UINTPTR_MAX, max = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -45,15 +45,14 @@ static void mo__load_range(const struct dl_phdr_info *info, uintptr_t *lo,
 }
 
 /* Finds the GNU build-id note; returns its length (0 if none). */
-static size_t mo__build_id(const struct dl_phdr_info *info,
-                           const uint8_t **id)
+static size_t mo__build_id(const struct dl_phdr_info *info, const uint8_t **id)
 {
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_NOTE)
 			continue;
-		const uint8_t *p = (const uint8_t *)(info->dlpi_addr +
-		                                     ph->p_vaddr);
+		const uint8_t *p =
+			(const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
 		const uint8_t *end = p + ph->p_memsz;
 		while (p + sizeof(ElfW(Nhdr)) <= end) {
 			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
@@ -78,7 +77,7 @@ static int mo__encode_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	mo_modenc_t *e = arg;
 	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
-	                    sizeof(info->dlpi_subs)) {
+			    sizeof(info->dlpi_subs)) {
 		g_enc_adds = info->dlpi_adds;
 		g_enc_subs = info->dlpi_subs;
 	}
@@ -130,14 +129,13 @@ void mo_modules_sent(void)
 	atomic_store(&g_subs, g_enc_subs);
 }
 
-static int mo__read_counters(struct dl_phdr_info *info, size_t size,
-                             void *arg)
+static int mo__read_counters(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	int *changed = arg;
-	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
-	                    sizeof(info->dlpi_subs))
-		*changed = info->dlpi_adds != g_adds ||
-		           info->dlpi_subs != g_subs;
+	if (size >=
+	    offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+		*changed =
+			info->dlpi_adds != g_adds || info->dlpi_subs != g_subs;
 	return 1; /* the counters are global: the first object suffices */
 }
 

@@ -26,7 +26,6 @@ MO_HIDDEN int mo_modules_changed(void);
 
 /* Finds the [lo, hi) address range of the object that contains addr.
  * Returns 0, or -1 if no loaded object contains it. */
-MO_HIDDEN int mo_modules_range_of(uintptr_t addr, uintptr_t *lo,
-                                  uintptr_t *hi);
+MO_HIDDEN int mo_modules_range_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
 #endif

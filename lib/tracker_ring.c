@@ -32,11 +32,10 @@ static uint64_t mo__mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int mo__fmt_ring_path(char *buf, size_t len, const char *dir,
-                             pid_t pid)
+static int mo__fmt_ring_path(char *buf, size_t len, const char *dir, pid_t pid)
 {
 	int n = snprintf(buf, len, "%s/%d-%llu%s", dir, (int)pid,
-	                 (unsigned long long)mo__mono_ns(), MO_RING_SUFFIX);
+			 (unsigned long long)mo__mono_ns(), MO_RING_SUFFIX);
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 
@@ -52,8 +51,8 @@ int mo_ringw_open(const char *dir, pid_t pid, pid_t collector, uint64_t size)
 	size_t map_size = MO_RING_HDR_SIZE + size;
 	void *p = MAP_FAILED;
 	if (ftruncate(fd, (off_t)map_size) == 0)
-		p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		         fd, 0);
+		p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
 	err = p == MAP_FAILED ? -errno : 0;
 	close(fd);
 	if (err) {
@@ -69,7 +68,7 @@ int mo_ringw_open(const char *dir, pid_t pid, pid_t collector, uint64_t size)
 	/* The magic is published last: the collector ignores the file until
 	 * the header is complete. */
 	atomic_store_explicit((_Atomic uint64_t *)&h->magic, MO_RING_MAGIC,
-	                      memory_order_release);
+			      memory_order_release);
 	g_hdr = h;
 	g_data = (uint8_t *)p + MO_RING_HDR_SIZE;
 	g_mask = size - 1;
@@ -115,8 +114,8 @@ static int mo__wait_for_space(uint64_t end)
 {
 	uint64_t size = g_hdr->data_size;
 	unsigned spins = 0;
-	while (end - atomic_load_explicit(&g_hdr->tail,
-	                                  memory_order_acquire) > size) {
+	while (end - atomic_load_explicit(&g_hdr->tail, memory_order_acquire) >
+	       size) {
 		if (atomic_load_explicit(&g_dead, memory_order_relaxed))
 			return -EPIPE;
 		/* Spin briefly, then yield the CPU (on a small machine, to
@@ -147,8 +146,8 @@ int mo_ringw_write(const void *payload, uint32_t len)
 	if (mo_unlikely(len > MO_RING_ENTRY_MAX))
 		return -EINVAL;
 	uint64_t need = mo_ring_entry_size(len);
-	uint64_t pos = atomic_fetch_add_explicit(&h->head, need,
-	                                         memory_order_relaxed);
+	uint64_t pos =
+		atomic_fetch_add_explicit(&h->head, need, memory_order_relaxed);
 	int err = mo__wait_for_space(pos + need);
 	if (mo_unlikely(err)) {
 		atomic_fetch_add(&h->dropped, need);
@@ -156,9 +155,9 @@ int mo_ringw_write(const void *payload, uint32_t len)
 	}
 	_Atomic uint32_t *word = (_Atomic uint32_t *)(g_data + (pos & g_mask));
 	atomic_store_explicit(word, len | MO_RING_LEN_SET,
-	                      memory_order_relaxed);
+			      memory_order_relaxed);
 	mo__copy_in(pos + 4, payload, len);
 	atomic_store_explicit(word, len | MO_RING_LEN_SET | MO_RING_COMMITTED,
-	                      memory_order_release);
+			      memory_order_release);
 	return 0;
 }

@@ -16,7 +16,7 @@
  * before returning.  Returns 0 or -errno.  Not thread-safe: call during
  * initialisation or in a freshly forked child only. */
 MO_HIDDEN int mo_ringw_open(const char *dir, pid_t pid, pid_t collector,
-                            uint64_t size);
+			    uint64_t size);
 
 /* Forgets the current ring without touching it (after fork, the child
  * must not write into its parent's ring). */

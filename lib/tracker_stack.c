@@ -63,7 +63,7 @@ uint64_t mo_stacktab_hash(const uint64_t *ips, uint32_t n)
 }
 
 static int mo__same_stack(const mo_stackslot_t *s, const uint64_t *ips,
-                          uint32_t n)
+			  uint32_t n)
 {
 	return s->n == n && memcmp(s->ips, ips, n * sizeof(*ips)) == 0;
 }
@@ -72,7 +72,7 @@ static int mo__same_stack(const mo_stackslot_t *s, const uint64_t *ips,
 static const uint64_t *mo__arena_copy(const uint64_t *ips, uint32_t n)
 {
 	size_t at = atomic_fetch_add_explicit(&g_tab.arena_used, n,
-	                                      memory_order_relaxed);
+					      memory_order_relaxed);
 	if (at + n > MO_STACKTAB_ARENA / sizeof(uint64_t))
 		return NULL;
 	memcpy(g_tab.arena + at, ips, n * sizeof(*ips));
@@ -82,11 +82,11 @@ static const uint64_t *mo__arena_copy(const uint64_t *ips, uint32_t n)
 static uint32_t mo__fresh_id(void)
 {
 	return atomic_fetch_add_explicit(&g_tab.next_id, 1,
-	                                 memory_order_relaxed);
+					 memory_order_relaxed);
 }
 
 uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
-                            mo_stackslot_t **slot, int *fresh)
+			    mo_stackslot_t **slot, int *fresh)
 {
 	*slot = NULL;
 	*fresh = 0;
@@ -96,12 +96,12 @@ uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
 	uint32_t mask = MO_STACKTAB_SLOTS - 1;
 	for (uint32_t probe = 0; probe < MO_STACKTAB_MAX_PROBE; probe++) {
 		mo_stackslot_t *s = &g_tab.slots[(h + probe) & mask];
-		uint64_t sh = atomic_load_explicit(&s->hash,
-		                                   memory_order_acquire);
+		uint64_t sh =
+			atomic_load_explicit(&s->hash, memory_order_acquire);
 		if (sh == 0) {
 			uint64_t expect = 0;
 			if (!atomic_compare_exchange_strong(&s->hash, &expect,
-			                                    h)) {
+							    h)) {
 				sh = expect; /* lost the race: inspect it */
 			} else {
 				s->n = n;
@@ -118,8 +118,8 @@ uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
 		}
 		if (sh != h)
 			continue;
-		uint32_t id = atomic_load_explicit(&s->id,
-		                                   memory_order_acquire);
+		uint32_t id =
+			atomic_load_explicit(&s->id, memory_order_acquire);
 		if (id && mo__same_stack(s, ips, n)) {
 			*fresh = 0;
 			return id;

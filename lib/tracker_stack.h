@@ -29,8 +29,8 @@ MO_HIDDEN uint64_t mo_stacktab_hash(const uint64_t *ips, uint32_t n);
  * is in the trace.  Returns 0 if the table is not initialised.
  * Thread-safe and async-signal-safe. */
 MO_HIDDEN uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n,
-                                      uint64_t h, mo_stackslot_t **slot,
-                                      int *fresh);
+				      uint64_t h, mo_stackslot_t **slot,
+				      int *fresh);
 
 /* Makes a claimed slot visible to lookups.  Thread-safe. */
 MO_HIDDEN void mo_stacktab_publish(mo_stackslot_t *slot, uint32_t id);

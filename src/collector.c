@@ -51,7 +51,7 @@
 
 typedef enum mo_cs_state {
 	MO_CS_STARTING, /* no PROC_START read yet */
-	MO_CS_WAITING,  /* forked child: waiting for the parent's FORK */
+	MO_CS_WAITING,	/* forked child: waiting for the parent's FORK */
 	MO_CS_ACTIVE,
 	MO_CS_DONE
 } mo_cs_state_t;
@@ -176,17 +176,17 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 		return;
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		uint8_t *end = mo_enc_event(s->buf + s->len,
-		                            s->buf + MO_FRAME_MAX_RAW, &s->base,
-		                            ev);
+		uint8_t *end =
+			mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
+				     &s->base, ev);
 		if (end) {
 			s->len = (size_t)(end - s->buf);
 			if (ev->type == MO_REC_ALLOC)
 				mo__recent_note(s->recent, ev->u.alloc.ptr);
 			else if (ev->type == MO_REC_REALLOC &&
-			         ev->u.realloc.new_ptr)
+				 ev->u.realloc.new_ptr)
 				mo__recent_note(s->recent,
-				                ev->u.realloc.new_ptr);
+						ev->u.realloc.new_ptr);
 			if (s->len >= MO_FLUSH_BYTES)
 				mo__flush(c, s);
 			return;
@@ -196,7 +196,7 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 }
 
 static void mo__append_u2(mo_collect_t *c, mo_cstream_t *s, int type,
-                          uint64_t a, uint64_t b)
+			  uint64_t a, uint64_t b)
 {
 	mo_event_t ev;
 	memset(&ev, 0, sizeof(ev));
@@ -219,7 +219,8 @@ static void mo__append_u2(mo_collect_t *c, mo_cstream_t *s, int type,
 	mo__append(c, s, &ev);
 }
 
-/* --- reading rings ---------------------------------------------------------- */
+/* --- reading rings ----------------------------------------------------------
+ */
 
 static void mo__note_record(mo_cstream_t *s, const mo_event_t *ev)
 {
@@ -253,7 +254,7 @@ static void mo__transcode(mo_collect_t *c, mo_cstream_t *s, uint32_t len)
 }
 
 static void mo__copy_out(mo_cstream_t *s, uint64_t pos, uint8_t *dst,
-                         uint32_t len)
+			 uint32_t len)
 {
 	uint64_t off = pos & s->mask;
 	uint64_t first = s->hdr->data_size - off;
@@ -288,23 +289,23 @@ static void mo__release(mo_cstream_t *s, uint64_t pos, uint64_t size)
  * unfinished and counting what cannot be recovered as lost.  Returns the
  * number of ring bytes consumed. */
 static uint64_t mo__drain(mo_collect_t *c, mo_cstream_t *s, int final,
-                          uint64_t budget)
+			  uint64_t budget)
 {
 	mo_ring_hdr_t *h = s->hdr;
 	uint64_t done = 0;
 	for (;;) {
-		uint64_t tail = atomic_load_explicit(&h->tail,
-		                                     memory_order_relaxed);
-		uint64_t head = atomic_load_explicit(&h->head,
-		                                     memory_order_acquire);
+		uint64_t tail =
+			atomic_load_explicit(&h->tail, memory_order_relaxed);
+		uint64_t head =
+			atomic_load_explicit(&h->head, memory_order_acquire);
 		if (tail == head || (!final && done >= budget))
 			break;
 		_Atomic uint32_t *wp =
-		        (_Atomic uint32_t *)(s->data + (tail & s->mask));
+			(_Atomic uint32_t *)(s->data + (tail & s->mask));
 		uint32_t word = atomic_load_explicit(wp, memory_order_acquire);
 		uint32_t len = word & MO_RING_LEN_MASK;
 		int sane = len <= MO_RING_ENTRY_MAX &&
-		           tail + mo_ring_entry_size(len) <= head;
+			   tail + mo_ring_entry_size(len) <= head;
 		if ((word & MO_RING_COMMITTED) && sane) {
 			mo__copy_out(s, tail + 4, c->entry, len);
 			mo__release(s, tail, mo_ring_entry_size(len));
@@ -313,7 +314,7 @@ static uint64_t mo__drain(mo_collect_t *c, mo_cstream_t *s, int final,
 			break; /* being written */
 		} else if ((word & MO_RING_LEN_SET) && sane) {
 			mo__append_u2(c, s, MO_REC_LOST,
-			              mo_ring_entry_size(len), 0);
+				      mo_ring_entry_size(len), 0);
 			mo__release(s, tail, mo_ring_entry_size(len));
 		} else {
 			mo__append_u2(c, s, MO_REC_LOST, head - tail, 0);
@@ -325,10 +326,11 @@ static uint64_t mo__drain(mo_collect_t *c, mo_cstream_t *s, int final,
 	return done;
 }
 
-/* --- stream life cycle ----------------------------------------------------- */
+/* --- stream life cycle -----------------------------------------------------
+ */
 
 static mo_cstream_t *mo__live_stream_of(mo_collect_t *c, pid_t pid,
-                                        const mo_cstream_t *except)
+					const mo_cstream_t *except)
 {
 	for (size_t i = c->n; i-- > 0;) {
 		mo_cstream_t *s = c->streams[i];
@@ -393,14 +395,14 @@ static int mo__map_ring(mo_cstream_t *s)
 	else if (hdr.magic != MO_RING_MAGIC)
 		err = -EAGAIN;
 	else if (hdr.version != MO_RING_VERSION ||
-	         hdr.hdr_size != MO_RING_HDR_SIZE || hdr.data_size < 4096 ||
-	         (hdr.data_size & (hdr.data_size - 1)) ||
-	         (uint64_t)st.st_size < hdr.hdr_size + hdr.data_size)
+		 hdr.hdr_size != MO_RING_HDR_SIZE || hdr.data_size < 4096 ||
+		 (hdr.data_size & (hdr.data_size - 1)) ||
+		 (uint64_t)st.st_size < hdr.hdr_size + hdr.data_size)
 		err = -EPROTO;
 	if (!err) {
 		s->map_size = hdr.hdr_size + hdr.data_size;
 		void *p = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE,
-		               MAP_SHARED, fd, 0);
+			       MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {
 			err = -errno;
 		} else {
@@ -583,7 +585,7 @@ static void mo__sample_rss(mo_collect_t *c, mo_cstream_t *s, uint64_t now)
 	if (!rss || !hwm)
 		return;
 	mo__append_u2(c, s, MO_REC_RSS, strtoull(rss + 6, NULL, 10) * 1024,
-	              strtoull(hwm + 6, NULL, 10) * 1024);
+		      strtoull(hwm + 6, NULL, 10) * 1024);
 }
 
 /* --- stepping ----------------------------------------------------------- */
@@ -614,7 +616,7 @@ static void mo__start(mo_collect_t *c, mo_cstream_t *s, uint64_t now)
 		if (!mo__drain(c, s, 0, 1) && !s->gone)
 			return; /* not committed yet */
 		s->state = (s->flags & MO_PROC_FORKED) ? MO_CS_WAITING
-		                                       : MO_CS_ACTIVE;
+						       : MO_CS_ACTIVE;
 		s->wait_deadline = now + MO_FORK_WAIT_NS;
 	}
 	if (s->state != MO_CS_WAITING)
@@ -646,7 +648,7 @@ static int mo__has_newer_image(const mo_collect_t *c, const mo_cstream_t *s)
 
 /* One pass over every stream.  Returns nonzero if there was work. */
 static int mo__step(mo_collect_t *c, pid_t main_pid, int main_done,
-                    int main_status)
+		    int main_status)
 {
 	uint64_t now = mo__now_ns();
 	int work = 0, scanned = 0;
@@ -703,10 +705,11 @@ static size_t mo__live_streams(const mo_collect_t *c)
 	return live;
 }
 
-/* --- public API ------------------------------------------------------------ */
+/* --- public API ------------------------------------------------------------
+ */
 
 int mo_collect_new(mo_collect_t **out, const char *trace_path,
-                   const char *ring_dir)
+		   const char *ring_dir)
 {
 	*out = NULL;
 	mo_collect_t *c = calloc(1, sizeof(*c));
@@ -740,7 +743,7 @@ static void mo__nap(int busy)
 }
 
 int mo_collect_run(mo_collect_t *c, pid_t main_pid, int *wstatus,
-                   volatile int *stop)
+		   volatile int *stop)
 {
 	int main_done = 0, status = 0;
 	uint64_t main_end = 0;
@@ -748,8 +751,7 @@ int mo_collect_run(mo_collect_t *c, pid_t main_pid, int *wstatus,
 	for (;;) {
 		if (!main_done) {
 			pid_t r = waitpid(main_pid, &status, WNOHANG);
-			if (r == main_pid ||
-			    (r < 0 && errno == ECHILD)) {
+			if (r == main_pid || (r < 0 && errno == ECHILD)) {
 				main_done = 1;
 				main_end = mo__now_ns();
 				mo__scan(c);
@@ -761,9 +763,9 @@ int mo_collect_run(mo_collect_t *c, pid_t main_pid, int *wstatus,
 		if (main_done && !noted &&
 		    mo__now_ns() - main_end > 1000000000ull) {
 			fprintf(stderr,
-			        "memopt: %zu traced process(es) still running; "
-			        "waiting (interrupt to stop)\n",
-			        mo__live_streams(c));
+				"memopt: %zu traced process(es) still running; "
+				"waiting (interrupt to stop)\n",
+				mo__live_streams(c));
 			noted = 1;
 		}
 		if (!work)

@@ -61,9 +61,11 @@ static void mo__put_u64(mo__json_t *j, cJSON *obj, const char *name, uint64_t v)
 static size_t mo__utf8_len(const unsigned char *s)
 {
 	unsigned char c = s[0];
-	size_t n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2
-	                      : c >= 0xe0 && c < 0xf0 ? 3
-	                      : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+	size_t n = c < 0x80		   ? 1
+		   : c >= 0xc2 && c < 0xe0 ? 2
+		   : c >= 0xe0 && c < 0xf0 ? 3
+		   : c >= 0xf0 && c < 0xf5 ? 4
+					   : 0;
 	for (size_t i = 1; i < n; i++)
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
@@ -126,8 +128,7 @@ static cJSON *mo__json_frame(mo__json_t *j, const mo_frame_t *f)
 	mo__put(j, o, "file", mo__str_or_null(f->file));
 	mo__put(j, o, "line",
 		f->line ? mo__json_u64(f->line) : cJSON_CreateNull());
-	mo__put(j, o, "module",
-		mo__json_text(f->module ? f->module : "?"));
+	mo__put(j, o, "module", mo__json_text(f->module ? f->module : "?"));
 	mo__put(j, o, "inlined", cJSON_CreateBool(f->inlined != 0));
 	return o;
 }

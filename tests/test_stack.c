@@ -12,7 +12,7 @@ static uint32_t intern(const uint64_t *ips, uint32_t n, int *fresh)
 {
 	mo_stackslot_t *slot;
 	uint32_t id = mo_stacktab_intern(ips, n, mo_stacktab_hash(ips, n),
-	                                 &slot, fresh);
+					 &slot, fresh);
 	if (slot)
 		mo_stacktab_publish(slot, id);
 	return id;
@@ -135,11 +135,13 @@ Test(stack, concurrent_ids_never_name_two_stacks)
 	for (int t = 0; t < NTHREADS; t++)
 		for (int i = 0; i < NSTACKS; i++) {
 			uint32_t id = g_ids[t][i];
-			cr_assert(id > 0 && id < sizeof(owner) / sizeof(*owner));
+			cr_assert(id > 0 &&
+				  id < sizeof(owner) / sizeof(*owner));
 			if (owner[id] < 0)
 				owner[id] = i;
-			cr_assert_eq(owner[id], i, "id %u names stacks %d and %d",
-			             id, owner[id], i);
+			cr_assert_eq(owner[id], i,
+				     "id %u names stacks %d and %d", id,
+				     owner[id], i);
 		}
 	/* Once settled, every thread sees one id per stack. */
 	uint64_t ips[32];

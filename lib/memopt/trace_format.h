@@ -68,8 +68,8 @@ enum mo_rec_type {
 	 * block leaves the live set until MO_REC_REALLOC or
 	 * MO_REC_REALLOC_FAIL settles it */
 	MO_REC_REALLOC_PRE = 0x03,
-	/* fn:uv old:addr new:addr size:uv stack:uv -- realloc succeeded; new == 0
-	 * means old was freed and nothing allocated (realloc(p, 0)) */
+	/* fn:uv old:addr new:addr size:uv stack:uv -- realloc succeeded; new ==
+	 * 0 means old was freed and nothing allocated (realloc(p, 0)) */
 	MO_REC_REALLOC = 0x04,
 	/* old:addr -- realloc failed, old is live again, unchanged */
 	MO_REC_REALLOC_FAIL = 0x05,
@@ -193,7 +193,7 @@ static inline uint8_t *mo_put_str(uint8_t *p, const void *s, size_t n)
 }
 
 static inline uint8_t *mo_enc_alloc(uint8_t *p, uint64_t *base, unsigned fn,
-                                    uint64_t ptr, uint64_t size, uint64_t stack)
+				    uint64_t ptr, uint64_t size, uint64_t stack)
 {
 	*p++ = MO_REC_ALLOC;
 	p = mo_put_uv(p, fn);
@@ -204,15 +204,15 @@ static inline uint8_t *mo_enc_alloc(uint8_t *p, uint64_t *base, unsigned fn,
 
 /* FREE, REALLOC_PRE and REALLOC_FAIL share this one-address layout. */
 static inline uint8_t *mo_enc_ptr(uint8_t *p, uint64_t *base, unsigned type,
-                                  uint64_t ptr)
+				  uint64_t ptr)
 {
 	*p++ = (uint8_t)type;
 	return mo_put_addr(p, base, ptr);
 }
 
 static inline uint8_t *mo_enc_realloc(uint8_t *p, uint64_t *base, unsigned fn,
-                                      uint64_t old, uint64_t new_ptr,
-                                      uint64_t size, uint64_t stack)
+				      uint64_t old, uint64_t new_ptr,
+				      uint64_t size, uint64_t stack)
 {
 	*p++ = MO_REC_REALLOC;
 	p = mo_put_uv(p, fn);
@@ -226,7 +226,7 @@ static inline uint8_t *mo_enc_realloc(uint8_t *p, uint64_t *base, unsigned fn,
 #define MO_STACK_REC_MAX(n) (1 + 10 + 10 + 10 * (size_t)(n))
 
 static inline uint8_t *mo_enc_stack(uint8_t *p, uint64_t id,
-                                    const uint64_t *ips, uint32_t n)
+				    const uint64_t *ips, uint32_t n)
 {
 	*p++ = MO_REC_STACK;
 	p = mo_put_uv(p, id);
@@ -244,7 +244,7 @@ static inline uint8_t *mo_enc_u1(uint8_t *p, unsigned type, uint64_t v)
 }
 
 static inline uint8_t *mo_enc_u2(uint8_t *p, unsigned type, uint64_t a,
-                                 uint64_t b)
+				 uint64_t b)
 {
 	*p++ = (uint8_t)type;
 	p = mo_put_uv(p, a);
