@@ -43,7 +43,7 @@
 
 #define MO_API __attribute__((visibility("default")))
 
-/* --- the real functions ---------------------------------------------- */
+/* --- the real functions -------------------------------------------------- */
 
 typedef struct mo_real {
 	void *(*malloc)(size_t);
@@ -63,7 +63,7 @@ typedef struct mo_real {
 
 static mo_real_t g_real;
 
-/* --- state -------------------------------------------------------------- */
+/* --- state --------------------------------------------------------------- */
 
 enum { MO_UNINIT, MO_INITIALIZING, MO_READY, MO_OFF };
 
@@ -164,8 +164,7 @@ static void mo__refresh_modmap(void)
 	atomic_flag_clear_explicit(&g_modmap_lock, memory_order_release);
 }
 
-/* --- stacks ----------------------------------------------------------------
- */
+/* --- stacks -------------------------------------------------------------- */
 
 /* Captures the caller's stack, without the tracker's own frames. */
 static uint32_t mo__capture(uint64_t *ips)
@@ -211,8 +210,7 @@ static void mo__commit(const mo_evbuf_t *b, const uint8_t *end,
 		mo_stacktab_publish(slot, id);
 }
 
-/* --- recording -------------------------------------------------------------
- */
+/* --- recording ----------------------------------------------------------- */
 
 /* Evaluates a call of a real allocation function with tracking off in this
  * thread, so that allocator functions calling one another (glibc's
@@ -362,8 +360,7 @@ static void mo__send_start(unsigned flags)
 	mo__send_modmap_locked();
 }
 
-/* --- exit ------------------------------------------------------------------
- */
+/* --- exit ---------------------------------------------------------------- */
 
 static void mo__send_exit(int code)
 {
@@ -387,8 +384,7 @@ static void mo__on_exit(int code, void *arg)
 	mo_ringw_mark_exited();
 }
 
-/* --- initialisation --------------------------------------------------------
- */
+/* --- initialisation ------------------------------------------------------ */
 
 #define MO_RESOLVE(field, name) \
 	(g_real.field = (__typeof__(g_real.field))dlsym(RTLD_NEXT, name))
@@ -510,7 +506,7 @@ static void mo__after_fork_child(void)
 		atomic_store(&g_state, MO_OFF);
 }
 
-/* --- the interposed functions ------------------------------------------- */
+/* --- the interposed functions -------------------------------------------- */
 
 /* Untracked service while the tracker is not ready. */
 static void *mo__early_alloc(size_t size, size_t align)
