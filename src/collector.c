@@ -167,32 +167,62 @@ static int mo__append_free_recent(mo_cstream_t *s, uint64_t addr)
 }
 
 /* Appends one decoded record to the stream's frame. */
+/* Encodes the frequent small records with the inline encoders; returns
+ * the end of the encoding, or NULL for the other kinds.  The caller has
+ * made room for MO_REC_MAX_SMALL bytes. */
+static uint8_t *mo__enc_small(uint8_t *p, uint64_t *base, const mo_event_t *ev)
+{
+	switch (ev->type) {
+	case MO_REC_ALLOC:
+		return mo_enc_alloc(p, base, ev->u.alloc.fn, ev->u.alloc.ptr,
+				    ev->u.alloc.size, ev->u.alloc.stack);
+	case MO_REC_FREE:
+	case MO_REC_REALLOC_PRE:
+	case MO_REC_REALLOC_FAIL:
+		return mo_enc_ptr(p, base, (unsigned)ev->type, ev->u.free.ptr);
+	case MO_REC_REALLOC:
+		return mo_enc_realloc(p, base, ev->u.realloc.fn,
+				      ev->u.realloc.old_ptr,
+				      ev->u.realloc.new_ptr, ev->u.realloc.size,
+				      ev->u.realloc.stack);
+	case MO_REC_TICK:
+		return mo_enc_u1(p, MO_REC_TICK, ev->u.tick.ns);
+	default:
+		return NULL;
+	}
+}
+
+static void mo__note_alloc(mo_cstream_t *s, const mo_event_t *ev)
+{
+	if (ev->type == MO_REC_ALLOC)
+		mo__recent_note(s->recent, ev->u.alloc.ptr);
+	else if (ev->type == MO_REC_REALLOC && ev->u.realloc.new_ptr)
+		mo__recent_note(s->recent, ev->u.realloc.new_ptr);
+}
+
+/* Appends one decoded record to the stream's frame. */
 static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 {
-	if (ev->type == MO_REC_FREE &&
-	    mo__append_free_recent(s, ev->u.free.ptr)) {
-		if (s->len >= MO_FLUSH_BYTES)
-			mo__flush(c, s);
-		return;
-	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		uint8_t *end =
-			mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
-				     &s->base, ev);
-		if (end) {
-			s->len = (size_t)(end - s->buf);
-			if (ev->type == MO_REC_ALLOC)
-				mo__recent_note(s->recent, ev->u.alloc.ptr);
-			else if (ev->type == MO_REC_REALLOC &&
-				 ev->u.realloc.new_ptr)
-				mo__recent_note(s->recent,
-						ev->u.realloc.new_ptr);
-			if (s->len >= MO_FLUSH_BYTES)
-				mo__flush(c, s);
-			return;
-		}
+	if (MO_FRAME_MAX_RAW - s->len < MO_REC_MAX_SMALL)
 		mo__flush(c, s);
+	uint8_t *end = NULL;
+	if (ev->type == MO_REC_FREE &&
+	    mo__append_free_recent(s, ev->u.free.ptr))
+		goto done;
+	end = mo__enc_small(s->buf + s->len, &s->base, ev);
+	for (int attempt = 0; !end && attempt < 2; attempt++) {
+		end = mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
+				   &s->base, ev);
+		if (!end)
+			mo__flush(c, s);
 	}
+	if (!end)
+		return;
+	s->len = (size_t)(end - s->buf);
+	mo__note_alloc(s, ev);
+done:
+	if (s->len >= MO_FLUSH_BYTES)
+		mo__flush(c, s);
 }
 
 static void mo__append_u2(mo_collect_t *c, mo_cstream_t *s, int type,
