@@ -86,7 +86,8 @@ typedef struct mo_cstream {
 	uint8_t *buf; /* frame being built */
 	size_t len;
 	uint64_t base;
-	mo_recent_t *recent;
+	mo_recent_t *recent; /* allocations of the frame */
+	mo_recent_t *freed;  /* frees of the frame */
 	uint64_t last_flush, last_rss;
 	pid_t *forks; /* children this process reported forking */
 	size_t nforks, forks_cap;
@@ -125,6 +126,7 @@ static void mo__flush(mo_collect_t *c, mo_cstream_t *s)
 	s->len = 0;
 	s->base = 0;
 	s->recent->n = 0;
+	s->freed->n = 0;
 	s->last_flush = mo__now_ns();
 }
 
@@ -154,16 +156,34 @@ static uint64_t mo__recent_distance(const mo_recent_t *r, uint64_t addr)
 	return r->n - seq + 1;
 }
 
-/* Writes a free of a recent block compactly; returns 0 if it cannot. */
-static int mo__append_free_recent(mo_cstream_t *s, uint64_t addr)
+/* Writes a free of a recently allocated block, or an allocation of a
+ * recently freed address, compactly (the caller made room for
+ * MO_REC_MAX_SMALL bytes).  Returns the end of the record, or NULL if the
+ * address is not recent. */
+static uint8_t *mo__enc_recent(mo_cstream_t *s, const mo_event_t *ev)
 {
-	uint64_t d = mo__recent_distance(s->recent, addr);
-	if (!d || MO_FRAME_MAX_RAW - s->len < 16)
-		return 0;
-	uint8_t *p = mo_enc_u1(s->buf + s->len, MO_REC_FREE_RECENT, d);
-	s->len = (size_t)(p - s->buf);
-	s->base = addr;
-	return 1;
+	uint8_t *p = s->buf + s->len;
+	uint64_t d;
+	if (ev->type == MO_REC_FREE) {
+		d = mo__recent_distance(s->recent, ev->u.free.ptr);
+		if (!d)
+			return NULL;
+		p = mo_enc_u1(p, MO_REC_FREE_RECENT, d);
+		s->base = ev->u.free.ptr;
+		return p;
+	}
+	if (ev->type != MO_REC_ALLOC)
+		return NULL;
+	d = mo__recent_distance(s->freed, ev->u.alloc.ptr);
+	if (!d)
+		return NULL;
+	*p++ = MO_REC_ALLOC_RECENT;
+	p = mo_put_uv(p, ev->u.alloc.fn);
+	p = mo_put_uv(p, d);
+	p = mo_put_uv(p, ev->u.alloc.size);
+	p = mo_put_uv(p, ev->u.alloc.stack);
+	s->base = ev->u.alloc.ptr;
+	return p;
 }
 
 /* Appends one decoded record to the stream's frame. */
@@ -192,10 +212,13 @@ static uint8_t *mo__enc_small(uint8_t *p, uint64_t *base, const mo_event_t *ev)
 	}
 }
 
-static void mo__note_alloc(mo_cstream_t *s, const mo_event_t *ev)
+/* Keeps the lists the decoder will keep for the *_RECENT records. */
+static void mo__note_recent(mo_cstream_t *s, const mo_event_t *ev)
 {
 	if (ev->type == MO_REC_ALLOC)
 		mo__recent_note(s->recent, ev->u.alloc.ptr);
+	else if (ev->type == MO_REC_FREE)
+		mo__recent_note(s->freed, ev->u.free.ptr);
 	else if (ev->type == MO_REC_REALLOC && ev->u.realloc.new_ptr)
 		mo__recent_note(s->recent, ev->u.realloc.new_ptr);
 }
@@ -205,11 +228,9 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 {
 	if (MO_FRAME_MAX_RAW - s->len < MO_REC_MAX_SMALL)
 		mo__flush(c, s);
-	uint8_t *end = NULL;
-	if (ev->type == MO_REC_FREE &&
-	    mo__append_free_recent(s, ev->u.free.ptr))
-		goto done;
-	end = mo__enc_small(s->buf + s->len, &s->base, ev);
+	uint8_t *end = mo__enc_recent(s, ev);
+	if (!end)
+		end = mo__enc_small(s->buf + s->len, &s->base, ev);
 	for (int attempt = 0; !end && attempt < 2; attempt++) {
 		end = mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
 				   &s->base, ev);
@@ -219,8 +240,7 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 	if (!end)
 		return;
 	s->len = (size_t)(end - s->buf);
-	mo__note_alloc(s, ev);
-done:
+	mo__note_recent(s, ev);
 	if (s->len >= MO_FLUSH_BYTES)
 		mo__flush(c, s);
 }
@@ -407,6 +427,7 @@ static void mo__free_stream(mo_cstream_t *s)
 	free(s->path);
 	free(s->buf);
 	free(s->recent);
+	free(s->freed);
 	free(s->forks);
 	free(s);
 }
@@ -456,7 +477,8 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 	s->path = malloc(plen);
 	s->buf = malloc(MO_FRAME_MAX_RAW);
 	s->recent = calloc(1, sizeof(*s->recent));
-	int err = !s->path || !s->buf || !s->recent ? -ENOMEM : 0;
+	s->freed = calloc(1, sizeof(*s->freed));
+	int err = !s->path || !s->buf || !s->recent || !s->freed ? -ENOMEM : 0;
 	if (!err) {
 		snprintf(s->path, plen, "%s/%s", c->ring_dir, name);
 		err = mo__map_ring(s);
@@ -476,6 +498,7 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 			unlink(s->path);
 		free(s->buf);
 		free(s->recent);
+		free(s->freed);
 		free(s->path);
 		free(s);
 		return err;

@@ -25,7 +25,7 @@ typedef struct mo_module_rec {
 /* One decoded record.  Pointers (strings, arrays) point into the decoder's
  * block or scratch memory and stay valid until the next decode call. */
 typedef struct mo_event {
-	int type;        /* enum mo_rec_type, or an unknown extension type */
+	int type;	 /* enum mo_rec_type, or an unknown extension type */
 	uint32_t stream; /* set by the reader: the frame's stream id */
 	union {
 		struct {
@@ -89,6 +89,10 @@ typedef struct mo_dec {
 	size_t mods_cap;
 	mo_str_t *strs;
 	size_t strs_cap;
+	uint64_t nalloc; /* allocations decoded in this block */
+	uint64_t nfree;  /* frees decoded in this block */
+	uint64_t recent[MO_RECENT_WINDOW]; /* allocated addresses, by number */
+	uint64_t freed[MO_RECENT_WINDOW];  /* freed addresses, by number */
 } mo_dec_t;
 
 /* Zero-initialises d.  No allocation. */
@@ -110,6 +114,10 @@ void mo_dec_free(mo_dec_t *d);
  * Returns the end of the encoding, or NULL if it would not fit before end.
  * Used by the collector to move records from ring entries into frames. */
 uint8_t *mo_enc_event(uint8_t *p, uint8_t *end, uint64_t *base,
-                      const mo_event_t *ev);
+		      const mo_event_t *ev);
+
+/* Exact number of bytes mo_enc_event() would write for ev with addr base
+ * `base`, or 0 if ev's type cannot be encoded.  Thread-safe. */
+size_t mo_enc_event_size(const mo_event_t *ev, uint64_t base);
 
 #endif

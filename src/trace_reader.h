@@ -16,9 +16,9 @@ typedef struct mo_tr mo_tr_t;
 
 typedef struct mo_tr_damage {
 	uint64_t corrupt_frames; /* frames dropped for CRC or decode errors */
-	uint64_t skipped_bytes;  /* bytes skipped while resynchronising */
-	int truncated;           /* the file ends inside a frame */
-	uint64_t first_offset;   /* file offset of the first damage */
+	uint64_t skipped_bytes;	 /* bytes skipped while resynchronising */
+	int truncated;		 /* the file ends inside a frame */
+	uint64_t first_offset;	 /* file offset of the first damage */
 } mo_tr_damage_t;
 
 /* Opens path and checks its header.  Returns 0 and a reader in *out, or
@@ -26,6 +26,11 @@ typedef struct mo_tr_damage {
  * major version; *out stays NULL), MO_ETRUNC (shorter than a header) or
  * MO_EBADHDR.  The caller frees the reader with mo_tr_close(). */
 int mo_tr_open(mo_tr_t **out, const char *path);
+
+/* Like mo_tr_open(), on an open file descriptor that supports pread()
+ * (a regular file or a memfd).  On success the reader owns fd and
+ * mo_tr_close() closes it; on failure the caller still owns fd. */
+int mo_tr_open_fd(mo_tr_t **out, int fd);
 
 /* Format version found in the header. */
 void mo_tr_version(const mo_tr_t *r, unsigned *major, unsigned *minor);

@@ -107,6 +107,13 @@ enum mo_rec_type {
 	 * becomes the addr base.  The collector writes it in files (frees of
 	 * recent blocks then cost a byte or two); rings carry MO_REC_FREE. */
 	MO_REC_FREE_RECENT = 0x0f,
+	/* fn:uv d:uv size:uv stack:uv -- MO_REC_ALLOC of the address released
+	 * by the d-th most recent free of this block of records (d = 1: the
+	 * latest), counting MO_REC_FREE and MO_REC_FREE_RECENT records;
+	 * 1 <= d <= MO_RECENT_WINDOW.  The address becomes the addr base.
+	 * Written by the collector when an allocator hands back a block it
+	 * took back recently, as allocators mostly do. */
+	MO_REC_ALLOC_RECENT = 0x10,
 
 	MO_REC_EXT_FIRST = 0x40,
 	/* Extension kinds reserved for later work (type len:uv payload). */
@@ -117,7 +124,7 @@ enum mo_rec_type {
 	MO_REC_EXT_LAST = 0x7f,
 };
 
-/* How far back MO_REC_FREE_RECENT can refer. */
+/* How far back MO_REC_FREE_RECENT and MO_REC_ALLOC_RECENT can refer. */
 #define MO_RECENT_WINDOW 4096u
 
 /* Which interposed function produced an allocation (MO_REC_ALLOC fn). */
