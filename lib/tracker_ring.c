@@ -24,6 +24,12 @@ static uint8_t *g_data;
 static uint64_t g_mask;
 static size_t g_map_size;
 static _Atomic int g_dead; /* the collector is gone: drop everything */
+/* The collector's tail as last read.  Writers read the shared `tail` only
+ * when this stale copy says the ring may be full, so the line the
+ * collector writes does not bounce into every writer on every event.  A
+ * stale value is never larger than the real one within a ring, so it only
+ * errs on the safe side; it is reset with each new ring. */
+static _Atomic uint64_t g_tail_seen;
 
 static uint64_t mo__mono_ns(void)
 {
@@ -74,6 +80,7 @@ int mo_ringw_open(const char *dir, pid_t pid, pid_t collector, uint64_t size)
 	g_mask = size - 1;
 	g_map_size = map_size;
 	atomic_store(&g_dead, 0);
+	atomic_store(&g_tail_seen, 0);
 	return 0;
 }
 
@@ -113,14 +120,21 @@ static int mo__collector_alive(void)
 static int mo__wait_for_space(uint64_t end)
 {
 	uint64_t size = g_hdr->data_size;
-	unsigned spins = 0;
-	while (end - atomic_load_explicit(&g_hdr->tail, memory_order_acquire) >
-	       size) {
+	if (mo_likely(end - atomic_load_explicit(&g_tail_seen,
+						 memory_order_relaxed) <=
+		      size))
+		return 0;
+	for (unsigned spins = 0;; spins++) {
+		uint64_t tail = atomic_load_explicit(&g_hdr->tail,
+						     memory_order_acquire);
+		atomic_store_explicit(&g_tail_seen, tail, memory_order_relaxed);
+		if (end - tail <= size)
+			return 0;
 		if (atomic_load_explicit(&g_dead, memory_order_relaxed))
 			return -EPIPE;
 		/* Spin briefly, then yield the CPU (on a small machine, to
 		 * the collector), and only then sleep. */
-		if (++spins < 64) {
+		if (spins < 64) {
 			__builtin_ia32_pause();
 			continue;
 		}
@@ -135,7 +149,6 @@ static int mo__wait_for_space(uint64_t end)
 			return -EPIPE;
 		}
 	}
-	return 0;
 }
 
 int mo_ringw_write(const void *payload, uint32_t len)

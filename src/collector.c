@@ -328,12 +328,6 @@ static void mo__zero(mo_cstream_t *s, uint64_t pos, uint64_t len)
 	}
 }
 
-static void mo__release(mo_cstream_t *s, uint64_t pos, uint64_t size)
-{
-	mo__zero(s, pos, size);
-	atomic_store_explicit(&s->hdr->tail, pos + size, memory_order_release);
-}
-
 /* Drains committed entries, about `budget` ring bytes at most; with
  * `final` (the writer is gone) drains everything, skipping entries left
  * unfinished and counting what cannot be recovered as lost.  Returns the
@@ -341,38 +335,56 @@ static void mo__release(mo_cstream_t *s, uint64_t pos, uint64_t size)
 static uint64_t mo__drain(mo_collect_t *c, mo_cstream_t *s, int final,
 			  uint64_t budget)
 {
+	enum { PUBLISH_EVERY = 256u << 10 };
 	mo_ring_hdr_t *h = s->hdr;
-	uint64_t done = 0;
-	for (;;) {
-		uint64_t tail =
-			atomic_load_explicit(&h->tail, memory_order_relaxed);
-		uint64_t head =
-			atomic_load_explicit(&h->head, memory_order_acquire);
-		if (tail == head || (!final && done >= budget))
-			break;
+	/* Only the collector writes tail; head is read again only when the
+	 * entries known to be reserved are used up, and tail is published in
+	 * batches: both lines are shared with every writer. */
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	uint64_t published = tail, head = tail, done = 0;
+	while (final || done < budget) {
+		if (tail == head) {
+			head = atomic_load_explicit(&h->head,
+						    memory_order_acquire);
+			if (tail == head)
+				break;
+		}
 		_Atomic uint32_t *wp =
 			(_Atomic uint32_t *)(s->data + (tail & s->mask));
 		uint32_t word = atomic_load_explicit(wp, memory_order_acquire);
 		uint32_t len = word & MO_RING_LEN_MASK;
-		int sane = len <= MO_RING_ENTRY_MAX &&
-			   tail + mo_ring_entry_size(len) <= head;
+		uint64_t size = mo_ring_entry_size(len);
+		int sane = len <= MO_RING_ENTRY_MAX && tail + size <= head;
+		if (!sane && len <= MO_RING_ENTRY_MAX) {
+			head = atomic_load_explicit(&h->head,
+						    memory_order_acquire);
+			sane = tail + size <= head;
+		}
 		if ((word & MO_RING_COMMITTED) && sane) {
 			mo__copy_out(s, tail + 4, c->entry, len);
-			mo__release(s, tail, mo_ring_entry_size(len));
+			mo__zero(s, tail, size);
 			mo__transcode(c, s, len);
 		} else if (!final) {
 			break; /* being written */
 		} else if ((word & MO_RING_LEN_SET) && sane) {
-			mo__append_u2(c, s, MO_REC_LOST,
-				      mo_ring_entry_size(len), 0);
-			mo__release(s, tail, mo_ring_entry_size(len));
+			mo__append_u2(c, s, MO_REC_LOST, size, 0);
+			mo__zero(s, tail, size);
 		} else {
 			mo__append_u2(c, s, MO_REC_LOST, head - tail, 0);
-			atomic_store(&h->tail, head);
+			done += head - tail;
+			tail = head;
 			break;
 		}
-		done += mo_ring_entry_size(len);
+		tail += size;
+		done += size;
+		if (tail - published >= PUBLISH_EVERY) {
+			atomic_store_explicit(&h->tail, tail,
+					      memory_order_release);
+			published = tail;
+		}
 	}
+	if (tail != published)
+		atomic_store_explicit(&h->tail, tail, memory_order_release);
 	return done;
 }
 
