@@ -187,31 +187,6 @@ static uint8_t *mo__enc_recent(mo_cstream_t *s, const mo_event_t *ev)
 }
 
 /* Appends one decoded record to the stream's frame. */
-/* Encodes the frequent small records with the inline encoders; returns
- * the end of the encoding, or NULL for the other kinds.  The caller has
- * made room for MO_REC_MAX_SMALL bytes. */
-static uint8_t *mo__enc_small(uint8_t *p, uint64_t *base, const mo_event_t *ev)
-{
-	switch (ev->type) {
-	case MO_REC_ALLOC:
-		return mo_enc_alloc(p, base, ev->u.alloc.fn, ev->u.alloc.ptr,
-				    ev->u.alloc.size, ev->u.alloc.stack);
-	case MO_REC_FREE:
-	case MO_REC_REALLOC_PRE:
-	case MO_REC_REALLOC_FAIL:
-		return mo_enc_ptr(p, base, (unsigned)ev->type, ev->u.free.ptr);
-	case MO_REC_REALLOC:
-		return mo_enc_realloc(p, base, ev->u.realloc.fn,
-				      ev->u.realloc.old_ptr,
-				      ev->u.realloc.new_ptr, ev->u.realloc.size,
-				      ev->u.realloc.stack);
-	case MO_REC_TICK:
-		return mo_enc_u1(p, MO_REC_TICK, ev->u.tick.ns);
-	default:
-		return NULL;
-	}
-}
-
 /* Keeps the lists the decoder will keep for the *_RECENT records. */
 static void mo__note_recent(mo_cstream_t *s, const mo_event_t *ev)
 {
@@ -229,8 +204,6 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 	if (MO_FRAME_MAX_RAW - s->len < MO_REC_MAX_SMALL)
 		mo__flush(c, s);
 	uint8_t *end = mo__enc_recent(s, ev);
-	if (!end)
-		end = mo__enc_small(s->buf + s->len, &s->base, ev);
 	for (int attempt = 0; !end && attempt < 2; attempt++) {
 		end = mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
 				   &s->base, ev);

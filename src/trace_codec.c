@@ -365,14 +365,14 @@ static __attribute__((noinline)) int mo__dec_next_slow(mo_dec_t *d,
 	case MO_REC_FREE_RECENT:
 		ev->type = MO_REC_FREE;
 		ok = mo__get_recent(d->recent, d->nalloc, &p, end,
-		                    &ev->u.free.ptr);
+				    &ev->u.free.ptr);
 		base = ev->u.free.ptr;
 		break;
 	case MO_REC_ALLOC_RECENT:
 		ev->type = MO_REC_ALLOC;
 		ok = mo__get_u32(&p, end, &ev->u.alloc.fn) &&
 		     mo__get_recent(d->freed, d->nfree, &p, end,
-		                    &ev->u.alloc.ptr) &&
+				    &ev->u.alloc.ptr) &&
 		     mo__get_uv(&p, end, &ev->u.alloc.size) &&
 		     mo__get_uv(&p, end, &ev->u.alloc.stack);
 		base = ev->u.alloc.ptr;
@@ -457,8 +457,8 @@ mo__fast_uvs(const uint8_t *p, unsigned skip, uint64_t *v, unsigned n)
 
 #define MO__FAST_MIN 24 /* bytes mo__fast_uvs() may read */
 
-/* Decodes one record.  ALLOC, FREE and FREE_RECENT -- nearly all of a
- * trace -- take the fast path when it applies; everything else, the
+/* Decodes one record.  ALLOC, FREE and their RECENT forms -- nearly all
+ * of a trace -- take the fast path when it applies; everything else, the
  * block's last bytes and every malformed record take the general one,
  * which makes the decisions about errors.  On error d->p stays at the bad
  * record, so calling again returns the same error.  Not thread-safe (per
@@ -496,6 +496,22 @@ int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
 		ev->type = MO_REC_FREE;
 		ev->u.free.ptr = d->base;
 		mo__note_free(d, d->base);
+		d->p = p + n;
+		return 1;
+	case MO_REC_ALLOC_RECENT:
+		if (MO_UNLIKELY(p[1] >= 0x80))
+			break;
+		n = mo__fast_uvs(p, 2, v, 3);
+		if (MO_UNLIKELY(n == 0 || v[0] == 0 ||
+				v[0] > MO_RECENT_WINDOW || v[0] > d->nfree))
+			break;
+		d->base = d->freed[(d->nfree - v[0] + 1) % MO_RECENT_WINDOW];
+		ev->type = MO_REC_ALLOC;
+		ev->u.alloc.fn = p[1];
+		ev->u.alloc.ptr = d->base;
+		ev->u.alloc.size = v[1];
+		ev->u.alloc.stack = v[2];
+		mo__note_alloc(d, d->base);
 		d->p = p + n;
 		return 1;
 	case MO_REC_FREE_RECENT:
@@ -715,9 +731,21 @@ static uint8_t *mo__enc_fitting(uint8_t *p, uint64_t *base,
 /* Re-encodes ev at p.  Returns the end of the encoding, or NULL (nothing
  * written, *base unchanged) if it would not fit before end or ev's type
  * cannot be encoded.  Thread-safe (per buffer). */
+static bool mo__is_small(int type)
+{
+	return type == MO_REC_ALLOC || type == MO_REC_FREE ||
+	       type == MO_REC_REALLOC_PRE || type == MO_REC_REALLOC_FAIL ||
+	       type == MO_REC_REALLOC || type == MO_REC_TICK;
+}
+
 uint8_t *mo_enc_event(uint8_t *p, uint8_t *end, uint64_t *base,
 		      const mo_event_t *ev)
 {
+	/* The frequent small records need no exact size when there is room
+	 * for the largest of them. */
+	if (p != NULL && end >= p && (size_t)(end - p) >= MO_REC_MAX_SMALL &&
+	    mo__is_small(ev->type))
+		return mo__enc_fitting(p, base, ev);
 	size_t need = mo_enc_event_size(ev, *base);
 
 	if (need == 0 || p == NULL || end < p || need > (size_t)(end - p))

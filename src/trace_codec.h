@@ -90,7 +90,7 @@ typedef struct mo_dec {
 	mo_str_t *strs;
 	size_t strs_cap;
 	uint64_t nalloc; /* allocations decoded in this block */
-	uint64_t nfree;  /* frees decoded in this block */
+	uint64_t nfree;	 /* frees decoded in this block */
 	uint64_t recent[MO_RECENT_WINDOW]; /* allocated addresses, by number */
 	uint64_t freed[MO_RECENT_WINDOW];  /* freed addresses, by number */
 } mo_dec_t;

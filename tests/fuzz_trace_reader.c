@@ -201,8 +201,9 @@ static bool ev_eq(const mo_event_t *a, const mo_event_t *b)
 
 static void decode_block(const uint8_t *data, size_t size)
 {
-	/* Re-encoded, a record grows at most from a 2-byte FREE_RECENT to an
-	 * 11-byte FREE; everything else keeps its deltas in minimal varints. */
+	/* Re-encoded, a record grows at most 5.5 times: a 2-byte FREE_RECENT
+	 * becomes an 11-byte FREE (an ALLOC_RECENT grows less); everything
+	 * else keeps its deltas, in minimal varints. */
 	size_t cap = 6 * size + 16;
 	uint8_t *out = malloc(cap), *p = out;
 	uint64_t base = 0;

@@ -1027,6 +1027,107 @@ Test(trace, fast_path_fallbacks)
 	cr_expect_eq(dec_one(buf, 61, &ev), MO_ECORRUPT);
 }
 
+/* FREE_RECENT and ALLOC_RECENT name addresses by distance into the
+ * block's lists of allocations and frees.  A model of those lists checks
+ * the decoder on random sequences, on its fast path (mid-block) and its
+ * general one (the last bytes, and blocks cut short). */
+Test(trace, recent_records_model)
+{
+	static uint8_t block[1 << 16];
+	static uint64_t allocs[1 << 14], frees[1 << 14];
+	static mo_event_t want[1 << 14];
+	uint64_t s = 42, base = 0;
+	size_t na = 0, nf = 0, n = 0;
+	uint8_t *p = block;
+	mo_event_t ev;
+	mo_dec_t d;
+
+	while (n < sizeof(want) / sizeof(want[0]) &&
+	       p + MO_REC_MAX_SMALL < block + sizeof(block)) {
+		unsigned k = (unsigned)(rnd(&s) % 4);
+		mo_event_t *w = &want[n++];
+
+		memset(w, 0, sizeof(*w));
+		if (k == 1 && na > 0) {
+			uint64_t dist = 1 + rnd(&s) % (na < 5000 ? na : 5000);
+
+			if (dist > MO_RECENT_WINDOW)
+				dist = MO_RECENT_WINDOW;
+			w->type = MO_REC_FREE;
+			w->u.free.ptr = allocs[na - dist];
+			p = mo_enc_u1(p, MO_REC_FREE_RECENT, dist);
+			base = w->u.free.ptr;
+			frees[nf++] = w->u.free.ptr;
+		} else if (k == 2 && nf > 0) {
+			uint64_t dist = 1 + rnd(&s) % (nf < 4096 ? nf : 4096);
+
+			w->type = MO_REC_ALLOC;
+			w->u.alloc.fn = 1 + (uint32_t)(rnd(&s) % 200);
+			w->u.alloc.ptr = frees[nf - dist];
+			w->u.alloc.size = rnd_val(&s);
+			w->u.alloc.stack = rnd_val(&s);
+			*p++ = MO_REC_ALLOC_RECENT;
+			p = mo_put_uv(p, w->u.alloc.fn);
+			p = mo_put_uv(p, dist);
+			p = mo_put_uv(p, w->u.alloc.size);
+			p = mo_put_uv(p, w->u.alloc.stack);
+			base = w->u.alloc.ptr;
+			allocs[na++] = w->u.alloc.ptr;
+		} else if (k == 3) {
+			w->type = MO_REC_FREE;
+			w->u.free.ptr = rnd_val(&s);
+			p = mo_enc_ptr(p, &base, MO_REC_FREE, w->u.free.ptr);
+			frees[nf++] = w->u.free.ptr;
+		} else {
+			w->type = MO_REC_ALLOC;
+			w->u.alloc.fn = 1 + (uint32_t)(rnd(&s) % 200);
+			w->u.alloc.ptr = rnd_val(&s);
+			w->u.alloc.size = rnd_val(&s);
+			w->u.alloc.stack = rnd_val(&s);
+			p = mo_enc_alloc(p, &base, w->u.alloc.fn,
+					 w->u.alloc.ptr, w->u.alloc.size,
+					 w->u.alloc.stack);
+			allocs[na++] = w->u.alloc.ptr;
+		}
+	}
+	mo_dec_init(&d);
+	mo_dec_block(&d, block, (size_t)(p - block));
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(mo_dec_next(&d, &ev), 1, "record %zu", i);
+		cr_assert(ev_eq(&want[i], &ev), "record %zu (type %#x)", i,
+			  want[i].type);
+	}
+	cr_assert_eq(mo_dec_next(&d, &ev), 0);
+
+	/* distances beyond what the block has seen are corrupt, mid-block
+	 * and at its end alike */
+	for (size_t pad = 0; pad <= 40; pad += 40) {
+		uint8_t b[64], *q = b;
+		size_t dpos;
+
+		base = 0;
+		memset(b, MO_REC_END, sizeof(b));
+		q = mo_enc_ptr(q, &base, MO_REC_FREE, 0x5000);
+		*q++ = MO_REC_ALLOC_RECENT;
+		q = mo_put_uv(q, 1);
+		dpos = (size_t)(q - b);
+		q = mo_put_uv(q, 2); /* only one free so far */
+		q = mo_put_uv(q, 8);
+		q = mo_put_uv(q, 1);
+		mo_dec_block(&d, b, (size_t)(q - b) + pad);
+		cr_assert_eq(mo_dec_next(&d, &ev), 1);
+		cr_expect_eq(mo_dec_next(&d, &ev), MO_ECORRUPT, "pad %zu", pad);
+		b[dpos] = 1; /* d = 1: the free of 0x5000 */
+		mo_dec_block(&d, b, (size_t)(q - b) + pad);
+		cr_assert_eq(mo_dec_next(&d, &ev), 1);
+		cr_assert_eq(mo_dec_next(&d, &ev), 1, "pad %zu", pad);
+		cr_expect_eq(ev.type, MO_REC_ALLOC);
+		cr_expect_eq(ev.u.alloc.ptr, 0x5000);
+		cr_expect_eq(ev.u.alloc.size, 8);
+	}
+	mo_dec_free(&d);
+}
+
 /* --- writer --- */
 
 Test(trace, writer_layout)

@@ -152,9 +152,9 @@ enum mo_exit_kind {
 	MO_EXIT_UNKNOWN = 3 /* ended, status unknown to the collector */
 };
 
-/* Largest encoding of one fixed record other than STACK, MODMAP and
- * PROC_START (type + fn + 2 addr + 2 uv). */
-#define MO_REC_MAX_SMALL 48
+/* Bound on the encoding of one fixed record other than STACK, MODMAP and
+ * PROC_START (REALLOC, the largest: type + fn + 2 addr + 2 uv = 51). */
+#define MO_REC_MAX_SMALL 64
 
 /* --- encoding primitives (shared by tracker, collector and tests) --- */
 
