@@ -42,7 +42,7 @@
 #include "trace_codec.h"
 #include "trace_writer.h"
 
-#define MO_FLUSH_BYTES (512u << 10)
+#define MO_FLUSH_BYTES (1u << 20)
 #define MO_FLUSH_NS (200u * 1000000u)
 #define MO_RSS_NS (50u * 1000000u)
 #define MO_SCAN_NS (5u * 1000000u)
@@ -404,6 +404,12 @@ static void mo__finish_stream(mo_collect_t *c, mo_cstream_t *s, int final)
 	mo__flush(c, s);
 	mo__unmap_ring(s);
 	s->state = MO_CS_DONE;
+	/* A finished stream keeps only its identity: its buffers go. */
+	free(s->buf);
+	free(s->recent);
+	free(s->freed);
+	s->buf = NULL;
+	s->recent = s->freed = NULL;
 }
 
 static void mo__free_stream(mo_cstream_t *s)
