@@ -48,6 +48,11 @@
 #define MO_SCAN_NS (5u * 1000000u)
 #define MO_FORK_WAIT_NS (2000u * 1000000ull)
 #define MO_DRAIN_BUDGET (8u << 20) /* ring bytes per stream per step */
+/* A running process's ring is drained once this much is pending, or this
+ * long after the last drain: reading right behind the writers would pull
+ * every line they write across the cores. */
+#define MO_DRAIN_MIN (256u << 10)
+#define MO_DRAIN_NS (2u * 1000000u)
 
 typedef enum mo_cs_state {
 	MO_CS_STARTING, /* no PROC_START read yet */
@@ -88,7 +93,7 @@ typedef struct mo_cstream {
 	uint64_t base;
 	mo_recent_t *recent; /* allocations of the frame */
 	mo_recent_t *freed;  /* frees of the frame */
-	uint64_t last_flush, last_rss;
+	uint64_t last_flush, last_rss, last_drain;
 	pid_t *forks; /* children this process reported forking */
 	size_t nforks, forks_cap;
 } mo_cstream_t;
@@ -677,6 +682,15 @@ static void mo__start(mo_collect_t *c, mo_cstream_t *s, uint64_t now)
 	}
 }
 
+static int mo__worth_draining(const mo_cstream_t *s, uint64_t now)
+{
+	uint64_t pending =
+		atomic_load_explicit(&s->hdr->head, memory_order_relaxed) -
+		atomic_load_explicit(&s->hdr->tail, memory_order_relaxed);
+	return pending >= MO_DRAIN_MIN ||
+	       (pending && now - s->last_drain >= MO_DRAIN_NS);
+}
+
 /* Nonzero if a ring created after s's belongs to the same pid: s's image
  * was replaced by exec. */
 static int mo__has_newer_image(const mo_collect_t *c, const mo_cstream_t *s)
@@ -711,7 +725,11 @@ static int mo__step(mo_collect_t *c, pid_t main_pid, int main_done,
 				continue;
 		}
 		if (!gone) {
-			work |= mo__drain(c, s, 0, MO_DRAIN_BUDGET) != 0;
+			if (mo__worth_draining(s, now)) {
+				work |= mo__drain(c, s, 0, MO_DRAIN_BUDGET) !=
+					0;
+				s->last_drain = now;
+			}
 			mo__sample_rss(c, s, now);
 			if (s->len && now - s->last_flush >= MO_FLUSH_NS)
 				mo__flush(c, s);
