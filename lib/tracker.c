@@ -126,6 +126,14 @@ static uint64_t mo__coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The precise clock, for the rare events that bound a process's time. */
+static uint64_t mo__precise_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Prepends a TICK record when the coarse clock moved since the last one
  * any thread wrote: one vDSO clock read and one shared load per event. */
 static uint8_t *mo__maybe_tick(uint8_t *p)
@@ -369,7 +377,7 @@ static void mo__send_exit(int code)
 	uint64_t hwm = 0;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		hwm = (uint64_t)ru.ru_maxrss * 1024;
-	uint8_t *p = mo_enc_u1(b, MO_REC_TICK, mo__coarse_ns() - g_start_ns);
+	uint8_t *p = mo_enc_u1(b, MO_REC_TICK, mo__precise_ns() - g_start_ns);
 	p = mo_enc_u2(p, MO_REC_RSS, hwm, hwm);
 	p = mo_enc_u2(p, MO_REC_EXIT, MO_EXIT_CODE, (uint64_t)(unsigned)code);
 	mo_ringw_write(b, (uint32_t)(p - b));
@@ -428,7 +436,9 @@ static void mo__after_fork_child(void);
  * -errno; on failure tracking stays off. */
 static int mo__start_ring(unsigned flags)
 {
-	g_start_ns = mo__coarse_ns();
+	/* Ticks are taken from the coarse clock but never before the start,
+	 * which comes from the precise one, so they never go backwards. */
+	g_start_ns = mo__precise_ns();
 	g_pid = getpid();
 	atomic_store(&g_last_tick, g_start_ns);
 	int err = mo_stacktab_init();
