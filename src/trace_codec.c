@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "errors.h"
@@ -149,7 +150,9 @@ static int mo__grow(void **arr, size_t *cap, size_t need, size_t elem)
 /* Zero-initialises d.  No allocation. */
 void mo_dec_init(mo_dec_t *d)
 {
-	memset(d, 0, sizeof(*d));
+	/* The recent-address lists are large and need no zeroing: only the
+	 * entries written since the block started are ever read. */
+	memset(d, 0, offsetof(mo_dec_t, recent));
 }
 
 /* Starts a new block; the addr base restarts at 0.  buf is borrowed. */

@@ -125,7 +125,7 @@ enum mo_rec_type {
 };
 
 /* How far back MO_REC_FREE_RECENT and MO_REC_ALLOC_RECENT can refer. */
-#define MO_RECENT_WINDOW 32768u
+#define MO_RECENT_WINDOW 4096u
 
 /* Which interposed function produced an allocation (MO_REC_ALLOC fn). */
 enum mo_alloc_fn {
