@@ -130,7 +130,8 @@ static void decode_block(const uint8_t *data, size_t size)
 	size_t cap = 6 * size + 16;
 	uint8_t *out = malloc(cap), *p = out;
 	uint64_t base = 0;
-	/* Static: a decoder is large, and libFuzzer runs one input at a time. */
+	/* Static: a decoder is large, and libFuzzer runs one input at a time.
+	 */
 	static mo_dec_t a, b;
 	mo_event_t ea, eb;
 	int ra, rb;
