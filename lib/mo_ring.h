@@ -30,7 +30,7 @@
 #define MO_RING_MAGIC 0x31474e4952544d4full /* "OMTRING1" */
 #define MO_RING_VERSION 1
 #define MO_RING_HDR_SIZE 4096
-#define MO_RING_DEFAULT_SIZE (8u << 20)
+#define MO_RING_DEFAULT_SIZE (2u << 20)
 #define MO_RING_ENTRY_MAX (1u << 20) /* largest payload of one entry */
 
 #define MO_RING_LEN_MASK 0x3fffffffu
