@@ -112,11 +112,15 @@ static int mo__check_program(const char *prog, char *buf, size_t len)
 		return MO_XIT_NOT_FOUND;
 	}
 	struct stat st;
-	if (stat(buf, &st) != 0 || S_ISDIR(st.st_mode) ||
-	    access(buf, X_OK) != 0) {
-		mo_cli_error("cannot execute %s: %s", prog,
-			     S_ISDIR(st.st_mode) ? "Is a directory"
-						 : strerror(errno));
+	const char *why = NULL;
+	if (stat(buf, &st) != 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = "Is a directory";
+	else if (access(buf, X_OK) != 0)
+		why = strerror(errno);
+	if (why) {
+		mo_cli_error("cannot execute %s: %s", prog, why);
 		return MO_XIT_CANNOT_RUN;
 	}
 	if (st.st_mode & (S_ISUID | S_ISGID)) {

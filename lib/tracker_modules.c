@@ -6,14 +6,13 @@
 
 #include <elf.h>
 #include <link.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <memopt/trace_format.h>
 
 #include "tracker_modules.h"
-
-#include <stdatomic.h>
 
 /* Loader counters of the map in the trace, and of the map last encoded. */
 static _Atomic unsigned long long g_adds, g_subs;

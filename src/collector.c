@@ -64,12 +64,17 @@ typedef enum mo_cs_state {
 /* The allocations of the frame being built, for MO_REC_FREE_RECENT: the
  * decoder keeps the same list, so a free of a recent block is sent as its
  * distance in allocations instead of its address. */
+/* Index of the list by address: twice as many slots as entries. */
+#define MO_RECENT_IDX_BITS 13
+_Static_assert((1u << MO_RECENT_IDX_BITS) >= 2 * MO_RECENT_WINDOW,
+	       "the recent-address index is too small for the window");
+
 typedef struct mo_recent {
 	uint64_t n; /* allocations in the frame so far */
 	uint64_t addr[MO_RECENT_WINDOW];
 	struct {
 		uint64_t addr, seq;
-	} idx[2 * MO_RECENT_WINDOW];
+	} idx[1u << MO_RECENT_IDX_BITS];
 } mo_recent_t;
 
 typedef struct mo_cstream {
@@ -107,8 +112,6 @@ struct mo_collect {
 	mo_dec_t dec;
 	uint8_t *entry; /* one ring entry, copied out */
 	uint64_t last_scan;
-	char **bad; /* ring files that could not be attached */
-	size_t nbad;
 	int err; /* first write error */
 };
 
@@ -137,7 +140,8 @@ static void mo__flush(mo_collect_t *c, mo_cstream_t *s)
 
 static size_t mo__recent_slot(uint64_t addr)
 {
-	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 51);
+	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >>
+			(64 - MO_RECENT_IDX_BITS));
 }
 
 static void mo__recent_note(mo_recent_t *r, uint64_t addr)
@@ -182,16 +186,12 @@ static uint8_t *mo__enc_recent(mo_cstream_t *s, const mo_event_t *ev)
 	d = mo__recent_distance(s->freed, ev->u.alloc.ptr);
 	if (!d)
 		return NULL;
-	*p++ = MO_REC_ALLOC_RECENT;
-	p = mo_put_uv(p, ev->u.alloc.fn);
-	p = mo_put_uv(p, d);
-	p = mo_put_uv(p, ev->u.alloc.size);
-	p = mo_put_uv(p, ev->u.alloc.stack);
+	p = mo_enc_alloc_recent(p, ev->u.alloc.fn, d, ev->u.alloc.size,
+				ev->u.alloc.stack);
 	s->base = ev->u.alloc.ptr;
 	return p;
 }
 
-/* Appends one decoded record to the stream's frame. */
 /* Keeps the lists the decoder will keep for the *_RECENT records. */
 static void mo__note_recent(mo_cstream_t *s, const mo_event_t *ev)
 {

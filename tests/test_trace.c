@@ -978,11 +978,9 @@ Test(trace, recent_records_model)
 			w->u.alloc.ptr = frees[nf - dist];
 			w->u.alloc.size = rnd_val(&s);
 			w->u.alloc.stack = rnd_val(&s);
-			*p++ = MO_REC_ALLOC_RECENT;
-			p = mo_put_uv(p, w->u.alloc.fn);
-			p = mo_put_uv(p, dist);
-			p = mo_put_uv(p, w->u.alloc.size);
-			p = mo_put_uv(p, w->u.alloc.stack);
+			p = mo_enc_alloc_recent(p, w->u.alloc.fn, dist,
+						w->u.alloc.size,
+						w->u.alloc.stack);
 			base = w->u.alloc.ptr;
 			allocs[na++] = w->u.alloc.ptr;
 		} else if (k == 3) {

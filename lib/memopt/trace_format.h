@@ -209,6 +209,17 @@ static inline uint8_t *mo_enc_alloc(uint8_t *p, uint64_t *base, unsigned fn,
 	return mo_put_uv(p, stack);
 }
 
+/* MO_REC_ALLOC_RECENT: the address is the d-th most recent free's. */
+static inline uint8_t *mo_enc_alloc_recent(uint8_t *p, unsigned fn, uint64_t d,
+					   uint64_t size, uint64_t stack)
+{
+	*p++ = MO_REC_ALLOC_RECENT;
+	p = mo_put_uv(p, fn);
+	p = mo_put_uv(p, d);
+	p = mo_put_uv(p, size);
+	return mo_put_uv(p, stack);
+}
+
 /* FREE, REALLOC_PRE and REALLOC_FAIL share this one-address layout. */
 static inline uint8_t *mo_enc_ptr(uint8_t *p, uint64_t *base, unsigned type,
 				  uint64_t ptr)
