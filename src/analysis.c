@@ -792,6 +792,19 @@ static void mo__on_free(mo__proc_t *p, uint64_t ptr)
 	h->last_alloc_ptr = 0;
 }
 
+/* A block whose address was handed out again without a free: the trace
+ * lost events.  Counted like an allocation over a live address. */
+static void mo__on_drop(mo__proc_t *p, uint64_t ptr)
+{
+	mo__heap_t *h = &p->heap;
+	mo_addrmap_entry_t e;
+
+	if (mo_addrmap_take(&h->live, ptr, &e)) {
+		p->pub.double_allocs++;
+		mo__release(h, e.size, e.aux);
+	}
+}
+
 static int mo__on_realloc_pre(mo__proc_t *p, uint64_t ptr)
 {
 	mo__heap_t *h = &p->heap;
@@ -916,6 +929,9 @@ int mo_an_feed(mo_an_t *an, const mo_event_t *ev)
 		return mo__on_realloc_pre(p, ev->u.free.ptr);
 	case MO_REC_REALLOC:
 		return mo__on_realloc(an, p, ev);
+	case MO_REC_BDROP:
+		mo__on_drop(p, ev->u.free.ptr);
+		return 0;
 	case MO_REC_REALLOC_FAIL:
 		return mo__on_realloc_fail(p, ev->u.free.ptr);
 	case MO_REC_STACK:

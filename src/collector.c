@@ -1,8 +1,13 @@
 /*
  * The collector: maps the rings that tracked processes create, drains
- * their committed entries, re-encodes the records into per-stream frame
- * buffers (addresses delta-coded across the whole frame) and writes the
- * frames to the trace file.
+ * their committed entries, re-encodes the records into per-stream column
+ * frames and writes the frames to the trace file.
+ *
+ * Blocks.  Rings carry addresses; files name heap blocks by allocation
+ * number (see memopt/trace_format.h).  Each stream maps the addresses of
+ * its live blocks to their numbers, so the collector's memory grows with
+ * the live blocks, not with the events.  At a fork, the parent's map is
+ * copied for the child, whose numbers carry on from its parent's.
  *
  * Streams.  Each ring is one process image and becomes one stream.  A ring
  * whose pid already has a live stream belongs to an exec'd image: the old
@@ -37,12 +42,15 @@
 
 #include <memopt/trace_format.h>
 
+#include "addrmap.h"
+#include "colframe.h"
 #include "collector.h"
 #include "mo_ring.h"
 #include "trace_codec.h"
 #include "trace_writer.h"
 
-#define MO_FLUSH_BYTES (1u << 20)
+/* Frames are written at this raw size: column statistics need volume. */
+#define MO_FLUSH_BYTES (3u << 20)
 #define MO_FLUSH_NS (200u * 1000000u)
 #define MO_RSS_NS (50u * 1000000u)
 #define MO_SCAN_NS (5u * 1000000u)
@@ -61,21 +69,19 @@ typedef enum mo_cs_state {
 	MO_CS_DONE
 } mo_cs_state_t;
 
-/* The allocations of the frame being built, for MO_REC_FREE_RECENT: the
- * decoder keeps the same list, so a free of a recent block is sent as its
- * distance in allocations instead of its address. */
-/* Index of the list by address: twice as many slots as entries. */
-#define MO_RECENT_IDX_BITS 13
-_Static_assert((1u << MO_RECENT_IDX_BITS) >= 2 * MO_RECENT_WINDOW,
-	       "the recent-address index is too small for the window");
+/* A realloc in flight: its block left the live map at REALLOC_PRE. */
+typedef struct mo_pending {
+	uint64_t addr, block;
+} mo_pending_t;
 
-typedef struct mo_recent {
-	uint64_t n; /* allocations in the frame so far */
-	uint64_t addr[MO_RECENT_WINDOW];
-	struct {
-		uint64_t addr, seq;
-	} idx[1u << MO_RECENT_IDX_BITS];
-} mo_recent_t;
+/* A parent's heap at a fork, kept until the child's stream starts. */
+typedef struct mo_forksnap {
+	pid_t child;
+	uint64_t blocks; /* the parent's block count */
+	mo_addrmap_t live;
+} mo_forksnap_t;
+
+#define MO_MAX_FORKSNAPS 32
 
 typedef struct mo_cstream {
 	uint32_t id;
@@ -93,11 +99,10 @@ typedef struct mo_cstream {
 	uint32_t exit_kind;
 	uint64_t exit_value;
 	uint64_t wait_deadline;
-	uint8_t *buf; /* frame being built */
-	size_t len;
-	uint64_t base;
-	mo_recent_t *recent; /* allocations of the frame */
-	mo_recent_t *freed;  /* frees of the frame */
+	mo_cf_t cf;	       /* frame being built */
+	mo_addrmap_t live;     /* live block address -> number (in size) */
+	mo_pending_t *pending; /* reallocs in flight */
+	size_t npending, pending_cap;
 	uint64_t last_flush, last_rss, last_drain;
 	pid_t *forks; /* children this process reported forking */
 	size_t nforks, forks_cap;
@@ -111,6 +116,9 @@ struct mo_collect {
 	uint32_t next_id;
 	mo_dec_t dec;
 	uint8_t *entry; /* one ring entry, copied out */
+	uint8_t *frame; /* a column frame being written */
+	mo_forksnap_t snaps[MO_MAX_FORKSNAPS];
+	size_t nsnaps;
 	uint64_t last_scan;
 	int err; /* first write error */
 };
@@ -126,101 +134,179 @@ static uint64_t mo__now_ns(void)
 
 static void mo__flush(mo_collect_t *c, mo_cstream_t *s)
 {
-	if (s->len) {
-		int err = mo_tw_frame(c->w, s->id, s->buf, s->len);
+	size_t len = mo_cf_finish(&s->cf, c->frame);
+	if (len) {
+		int err = mo_tw_columns(c->w, s->id, c->frame, len);
 		if (err && !c->err)
 			c->err = err;
 	}
-	s->len = 0;
-	s->base = 0;
-	s->recent->n = 0;
-	s->freed->n = 0;
 	s->last_flush = mo__now_ns();
 }
 
-static size_t mo__recent_slot(uint64_t addr)
+static void mo__note_error(mo_collect_t *c, int err)
 {
-	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >>
-			(64 - MO_RECENT_IDX_BITS));
+	if (err < 0 && err != -EINVAL && !c->err)
+		c->err = err;
 }
 
-static void mo__recent_note(mo_recent_t *r, uint64_t addr)
+/* --- blocks ------------------------------------------------------------- */
+
+/* The number of the live block at addr, removed from the live map; 0 if
+ * the address is not live. */
+static uint64_t mo__take_block(mo_cstream_t *s, uint64_t addr)
 {
-	uint64_t seq = ++r->n;
-	r->addr[seq % MO_RECENT_WINDOW] = addr;
-	size_t i = mo__recent_slot(addr);
-	r->idx[i].addr = addr;
-	r->idx[i].seq = seq;
+	mo_addrmap_entry_t e;
+	return mo_addrmap_take(&s->live, addr, &e) ? e.size : 0;
 }
 
-/* Distance d of addr for MO_REC_FREE_RECENT, or 0 if it is not recent. */
-static uint64_t mo__recent_distance(const mo_recent_t *r, uint64_t addr)
+/* Before addr becomes live again: a block that still holds it is gone
+ * (its free was lost), which the trace says first, so that it does not
+ * count towards the heap's size. */
+static int mo__drop_stale(mo_cstream_t *s, uint64_t addr)
 {
-	size_t i = mo__recent_slot(addr);
-	uint64_t seq = r->idx[i].seq;
-	if (r->idx[i].addr != addr || seq == 0 || seq > r->n ||
-	    r->n - seq >= MO_RECENT_WINDOW ||
-	    r->addr[seq % MO_RECENT_WINDOW] != addr)
-		return 0;
-	return r->n - seq + 1;
+	uint64_t block = mo__take_block(s, addr);
+	return block ? mo_cf_ref(&s->cf, MO_REC_BDROP, block) : 0;
 }
 
-/* Writes a free of a recently allocated block, or an allocation of a
- * recently freed address, compactly (the caller made room for
- * MO_REC_MAX_SMALL bytes).  Returns the end of the record, or NULL if the
- * address is not recent. */
-static uint8_t *mo__enc_recent(mo_cstream_t *s, const mo_event_t *ev)
+static int mo__put_block(mo_cstream_t *s, uint64_t addr, uint64_t block)
 {
-	uint8_t *p = s->buf + s->len;
-	uint64_t d;
-	if (ev->type == MO_REC_FREE) {
-		d = mo__recent_distance(s->recent, ev->u.free.ptr);
-		if (!d)
-			return NULL;
-		p = mo_enc_u1(p, MO_REC_FREE_RECENT, d);
-		s->base = ev->u.free.ptr;
-		return p;
+	return mo_addrmap_put(&s->live, addr, block, 0, NULL);
+}
+
+static int mo__pend(mo_cstream_t *s, uint64_t addr, uint64_t block)
+{
+	if (s->npending == s->pending_cap) {
+		size_t cap = s->pending_cap ? 2 * s->pending_cap : 8;
+		mo_pending_t *p = realloc(s->pending, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		s->pending = p;
+		s->pending_cap = cap;
 	}
-	if (ev->type != MO_REC_ALLOC)
-		return NULL;
-	d = mo__recent_distance(s->freed, ev->u.alloc.ptr);
-	if (!d)
-		return NULL;
-	p = mo_enc_alloc_recent(p, ev->u.alloc.fn, d, ev->u.alloc.size,
-				ev->u.alloc.stack);
-	s->base = ev->u.alloc.ptr;
-	return p;
+	s->pending[s->npending++] = (mo_pending_t){addr, block};
+	return 0;
 }
 
-/* Keeps the lists the decoder will keep for the *_RECENT records. */
-static void mo__note_recent(mo_cstream_t *s, const mo_event_t *ev)
+/* Takes the realloc in flight for addr: its block, or 0 if there is
+ * none (the old block is then looked up among the live ones if `live`). */
+static uint64_t mo__unpend(mo_cstream_t *s, uint64_t addr, int live)
 {
-	if (ev->type == MO_REC_ALLOC)
-		mo__recent_note(s->recent, ev->u.alloc.ptr);
-	else if (ev->type == MO_REC_FREE)
-		mo__recent_note(s->freed, ev->u.free.ptr);
-	else if (ev->type == MO_REC_REALLOC && ev->u.realloc.new_ptr)
-		mo__recent_note(s->recent, ev->u.realloc.new_ptr);
+	for (size_t i = s->npending; i-- > 0;) {
+		if (s->pending[i].addr == addr) {
+			uint64_t block = s->pending[i].block;
+			s->pending[i] = s->pending[--s->npending];
+			return block;
+		}
+	}
+	return live ? mo__take_block(s, addr) : 0;
 }
 
-/* Appends one decoded record to the stream's frame. */
+/* Writes a ring record about heap blocks into the frame. */
+static int mo__append_block(mo_cstream_t *s, const mo_event_t *ev)
+{
+	uint64_t block;
+	int r;
+
+	switch (ev->type) {
+	case MO_REC_ALLOC:
+		r = mo__drop_stale(s, ev->u.alloc.ptr);
+		if (r == 0)
+			r = mo_cf_alloc(&s->cf, ev->u.alloc.fn,
+					ev->u.alloc.size, ev->u.alloc.stack);
+		return r < 0 ? r
+			     : mo__put_block(s, ev->u.alloc.ptr, s->cf.blocks);
+	case MO_REC_FREE:
+		block = mo__take_block(s, ev->u.free.ptr);
+		return mo_cf_ref(&s->cf, MO_REC_BFREE, block);
+	case MO_REC_REALLOC_PRE:
+		block = mo__take_block(s, ev->u.free.ptr);
+		r = mo__pend(s, ev->u.free.ptr, block);
+		return r < 0 ? r
+			     : mo_cf_ref(&s->cf, MO_REC_BREALLOC_PRE, block);
+	case MO_REC_REALLOC:
+		block = mo__unpend(s, ev->u.realloc.old_ptr, 1);
+		r = ev->u.realloc.new_ptr
+			    ? mo__drop_stale(s, ev->u.realloc.new_ptr)
+			    : 0;
+		if (r == 0)
+			r = mo_cf_realloc(&s->cf, ev->u.realloc.fn, block,
+					  ev->u.realloc.new_ptr != 0,
+					  ev->u.realloc.size,
+					  ev->u.realloc.stack);
+		if (r < 0 || !ev->u.realloc.new_ptr)
+			return r;
+		return mo__put_block(s, ev->u.realloc.new_ptr, s->cf.blocks);
+	default: /* MO_REC_REALLOC_FAIL: the old block is live again */
+		block = mo__unpend(s, ev->u.free.ptr, 0);
+		if (!block)
+			return mo_cf_ref(&s->cf, MO_REC_BREALLOC_FAIL, 0);
+		r = mo__drop_stale(s, ev->u.free.ptr);
+		if (r == 0)
+			r = mo_cf_ref(&s->cf, MO_REC_BREALLOC_FAIL, block);
+		if (r < 0)
+			return r;
+		return mo__put_block(s, ev->u.free.ptr, block);
+	}
+}
+
+/* --- frames ------------------------------------------------------------- */
+
+/* Appends one decoded ring record to the stream's frame. */
 static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 {
-	if (MO_FRAME_MAX_RAW - s->len < MO_REC_MAX_SMALL)
+	size_t need = ev->type <= MO_REC_REALLOC_FAIL
+			      ? 2 * MO_REC_MAX_SMALL
+			      : mo_enc_event_size(ev, 0) + 2 * MO_REC_MAX_SMALL;
+	if (mo_cf_len(&s->cf) + need > MO_FRAME_MAX_RAW)
 		mo__flush(c, s);
-	uint8_t *end = mo__enc_recent(s, ev);
-	for (int attempt = 0; !end && attempt < 2; attempt++) {
-		end = mo_enc_event(s->buf + s->len, s->buf + MO_FRAME_MAX_RAW,
-				   &s->base, ev);
-		if (!end)
-			mo__flush(c, s);
-	}
-	if (!end)
+	if (need > MO_FRAME_MAX_RAW)
+		return; /* cannot be written */
+	mo__note_error(c, ev->type <= MO_REC_REALLOC_FAIL
+				  ? mo__append_block(s, ev)
+				  : mo_cf_row(&s->cf, ev));
+	if (mo_cf_len(&s->cf) >= MO_FLUSH_BYTES)
+		mo__flush(c, s);
+}
+
+/* --- fork snapshots ----------------------------------------------------- */
+
+static void mo__drop_snap(mo_collect_t *c, size_t i)
+{
+	mo_addrmap_free(&c->snaps[i].live);
+	memmove(&c->snaps[i], &c->snaps[i + 1],
+		(c->nsnaps - i - 1) * sizeof(c->snaps[0]));
+	c->nsnaps--;
+}
+
+/* Keeps a copy of s's heap for its child `child` (the oldest unclaimed
+ * copy goes when there are too many). */
+static void mo__snap_fork(mo_collect_t *c, const mo_cstream_t *s, pid_t child)
+{
+	if (c->nsnaps == MO_MAX_FORKSNAPS)
+		mo__drop_snap(c, 0);
+	mo_forksnap_t *f = &c->snaps[c->nsnaps];
+	if (mo_addrmap_copy(&f->live, &s->live) < 0) {
+		mo__note_error(c, -ENOMEM);
 		return;
-	s->len = (size_t)(end - s->buf);
-	mo__note_recent(s, ev);
-	if (s->len >= MO_FLUSH_BYTES)
-		mo__flush(c, s);
+	}
+	f->child = child;
+	f->blocks = s->cf.blocks;
+	c->nsnaps++;
+}
+
+/* A forked child's stream starts with its parent's heap, if it was kept. */
+static void mo__adopt_fork(mo_collect_t *c, mo_cstream_t *s)
+{
+	for (size_t i = c->nsnaps; i-- > 0;) {
+		if (c->snaps[i].child != s->pid)
+			continue;
+		mo_addrmap_free(&s->live);
+		s->live = c->snaps[i].live;
+		mo_addrmap_init(&c->snaps[i].live);
+		mo__note_error(c, mo_cf_set_blocks(&s->cf, c->snaps[i].blocks));
+		mo__drop_snap(c, i);
+		return;
+	}
 }
 
 static void mo__append_u2(mo_collect_t *c, mo_cstream_t *s, int type,
@@ -250,12 +336,14 @@ static void mo__append_u2(mo_collect_t *c, mo_cstream_t *s, int type,
 /* --- reading rings ----------------------------------------------------------
  */
 
-static void mo__note_record(mo_cstream_t *s, const mo_event_t *ev)
+static void mo__note_record(mo_collect_t *c, mo_cstream_t *s,
+			    const mo_event_t *ev)
 {
 	if (ev->type == MO_REC_PROC_START) {
 		s->ppid = (pid_t)ev->u.start.ppid;
 		s->flags = (unsigned)ev->u.start.flags;
 	} else if (ev->type == MO_REC_FORK) {
+		mo__snap_fork(c, s, (pid_t)ev->u.fork.pid);
 		if (s->nforks == s->forks_cap) {
 			size_t cap = s->forks_cap ? 2 * s->forks_cap : 8;
 			pid_t *f = realloc(s->forks, cap * sizeof(*f));
@@ -274,7 +362,7 @@ static void mo__transcode(mo_collect_t *c, mo_cstream_t *s, uint32_t len)
 	int r;
 	mo_dec_block(&c->dec, c->entry, len);
 	while ((r = mo_dec_next(&c->dec, &ev)) == 1) {
-		mo__note_record(s, &ev);
+		mo__note_record(c, s, &ev);
 		mo__append(c, s, &ev);
 	}
 	if (r < 0)
@@ -393,6 +481,15 @@ static void mo__unmap_ring(mo_cstream_t *s)
 	s->pidfd = -1;
 }
 
+static void mo__free_blocks(mo_cstream_t *s)
+{
+	mo_cf_free(&s->cf);
+	mo_addrmap_free(&s->live);
+	free(s->pending);
+	s->pending = NULL;
+	s->npending = s->pending_cap = 0;
+}
+
 /* Writes everything left of s and closes it. */
 static void mo__finish_stream(mo_collect_t *c, mo_cstream_t *s, int final)
 {
@@ -410,20 +507,14 @@ static void mo__finish_stream(mo_collect_t *c, mo_cstream_t *s, int final)
 	mo__unmap_ring(s);
 	s->state = MO_CS_DONE;
 	/* A finished stream keeps only its identity: its buffers go. */
-	free(s->buf);
-	free(s->recent);
-	free(s->freed);
-	s->buf = NULL;
-	s->recent = s->freed = NULL;
+	mo__free_blocks(s);
 }
 
 static void mo__free_stream(mo_cstream_t *s)
 {
 	mo__unmap_ring(s);
+	mo__free_blocks(s);
 	free(s->path);
-	free(s->buf);
-	free(s->recent);
-	free(s->freed);
 	free(s->forks);
 	free(s);
 }
@@ -471,10 +562,9 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 	s->pidfd = -1;
 	size_t plen = strlen(c->ring_dir) + strlen(name) + 2;
 	s->path = malloc(plen);
-	s->buf = malloc(MO_FRAME_MAX_RAW);
-	s->recent = calloc(1, sizeof(*s->recent));
-	s->freed = calloc(1, sizeof(*s->freed));
-	int err = !s->path || !s->buf || !s->recent || !s->freed ? -ENOMEM : 0;
+	mo_cf_init(&s->cf);
+	mo_addrmap_init(&s->live);
+	int err = !s->path ? -ENOMEM : 0;
 	if (!err) {
 		snprintf(s->path, plen, "%s/%s", c->ring_dir, name);
 		err = mo__map_ring(s);
@@ -492,9 +582,6 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 	if (err) {
 		if (err != -EAGAIN)
 			unlink(s->path);
-		free(s->buf);
-		free(s->recent);
-		free(s->freed);
 		free(s->path);
 		free(s);
 		return err;
@@ -678,6 +765,7 @@ static void mo__start(mo_collect_t *c, mo_cstream_t *s, uint64_t now)
 	    now >= s->wait_deadline) {
 		if (parent && parent->state != MO_CS_DONE)
 			mo__flush(c, parent);
+		mo__adopt_fork(c, s);
 		s->state = MO_CS_ACTIVE;
 	}
 }
@@ -731,7 +819,7 @@ static int mo__step(mo_collect_t *c, pid_t main_pid, int main_done,
 				s->last_drain = now;
 			}
 			mo__sample_rss(c, s, now);
-			if (s->len && now - s->last_flush >= MO_FLUSH_NS)
+			if (now - s->last_flush >= MO_FLUSH_NS)
 				mo__flush(c, s);
 			continue;
 		}
@@ -781,21 +869,21 @@ int mo_collect_new(mo_collect_t **out, const char *trace_path,
 	mo_dec_init(&c->dec);
 	c->ring_dir = strdup(ring_dir);
 	c->entry = malloc(MO_RING_ENTRY_MAX + 8);
-	if (!c->ring_dir || !c->entry) {
-		free(c->ring_dir);
-		free(c->entry);
-		free(c);
-		return -ENOMEM;
-	}
-	int err = mo_tw_open(&c->w, trace_path);
-	if (err) {
-		free(c->ring_dir);
-		free(c->entry);
-		free(c);
-		return err;
-	}
+	c->frame = malloc(MO_FRAME_MAX_RAW);
+	int err = -ENOMEM;
+	if (!c->ring_dir || !c->entry || !c->frame)
+		goto fail;
+	err = mo_tw_open(&c->w, trace_path);
+	if (err)
+		goto fail;
 	*out = c;
 	return 0;
+fail:
+	free(c->ring_dir);
+	free(c->entry);
+	free(c->frame);
+	free(c);
+	return err;
 }
 
 static void mo__nap(int busy)
@@ -856,8 +944,11 @@ int mo_collect_finish(mo_collect_t *c, size_t *nstreams)
 	for (size_t i = 0; i < c->n; i++)
 		mo__free_stream(c->streams[i]);
 	free(c->streams);
+	while (c->nsnaps > 0)
+		mo__drop_snap(c, 0);
 	mo_dec_free(&c->dec);
 	free(c->entry);
+	free(c->frame);
 	free(c->ring_dir);
 	free(c);
 	return err;

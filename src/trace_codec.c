@@ -150,9 +150,7 @@ static int mo__grow(void **arr, size_t *cap, size_t need, size_t elem)
 /* Zero-initialises d.  No allocation. */
 void mo_dec_init(mo_dec_t *d)
 {
-	/* The recent-address lists are large and need no zeroing: only the
-	 * entries written since the block started are ever read. */
-	memset(d, 0, offsetof(mo_dec_t, recent));
+	memset(d, 0, sizeof(*d));
 }
 
 /* Starts a new block; the addr base restarts at 0.  buf is borrowed. */
@@ -161,39 +159,52 @@ void mo_dec_block(mo_dec_t *d, const void *buf, size_t len)
 	d->p = buf;
 	d->end = d->p + len;
 	d->base = 0;
-	d->nalloc = 0;
-	d->nfree = 0;
+	d->columns = 0;
 }
 
-/* Remembers an allocated address for MO_REC_FREE_RECENT. */
-static inline void mo__note_alloc(mo_dec_t *d, uint64_t addr)
+/* Reads the column table at the start of a column frame and points each
+ * column's cursor at its bytes; MO_COL_MISC is d->p .. d->end. */
+int mo_dec_columns(mo_dec_t *d, const void *buf, size_t len)
 {
-	d->recent[++d->nalloc % MO_RECENT_WINDOW] = addr;
-}
+	const uint8_t *p = buf, *end = p + len;
+	uint64_t ncols, lens[MO_COL_COUNT], extra = 0, n;
 
-/* Remembers a freed address for MO_REC_ALLOC_RECENT. */
-static inline void mo__note_free(mo_dec_t *d, uint64_t addr)
-{
-	d->freed[++d->nfree % MO_RECENT_WINDOW] = addr;
-}
-
-/* The address d places back in a list of recent addresses (n so far):
- * MO_REC_FREE_RECENT and MO_REC_ALLOC_RECENT. */
-static inline bool mo__get_recent(const uint64_t *list, uint64_t n,
-				  const uint8_t **pp, const uint8_t *end,
-				  uint64_t *addr)
-{
-	uint64_t dist;
-	if (!mo__get_uv(pp, end, &dist) || dist == 0 ||
-	    dist > MO_RECENT_WINDOW || dist > n)
-		return false;
-	*addr = list[(n - dist + 1) % MO_RECENT_WINDOW];
-	return true;
+	mo_dec_block(d, buf, 0); /* decodes nothing unless all is well */
+	if (!mo__get_uv(&p, end, &ncols) || ncols < MO_COL_COUNT ||
+	    ncols > (uint64_t)(end - p))
+		return MO_ECORRUPT;
+	for (uint64_t i = 0; i < ncols; i++) {
+		if (!mo__get_uv(&p, end, &n) || n > (uint64_t)(end - p))
+			return MO_ECORRUPT;
+		if (i < MO_COL_COUNT)
+			lens[i] = n;
+		else
+			extra += n;
+	}
+	for (int i = 0; i < MO_COL_COUNT; i++) {
+		if (lens[i] > (uint64_t)(end - p))
+			return MO_ECORRUPT;
+		if (i == MO_COL_MISC) {
+			d->p = p;
+			d->end = p + lens[i];
+		} else {
+			d->col[i] = p;
+			d->col_end[i] = p + lens[i];
+		}
+		p += lens[i];
+	}
+	if (extra > (uint64_t)(end - p))
+		return MO_ECORRUPT;
+	d->columns = 1;
+	d->blocks = 0;
+	d->ninfos = 0;
+	return 0;
 }
 
 /* Releases the scratch arrays; d can be reused after mo_dec_init(). */
 void mo_dec_free(mo_dec_t *d)
 {
+	free(d->infos);
 	free(d->ips);
 	free(d->mods);
 	free(d->strs);
@@ -365,21 +376,6 @@ static __attribute__((noinline)) int mo__dec_next_slow(mo_dec_t *d,
 	case MO_REC_REALLOC_FAIL:
 		ok = mo__get_addr(&p, end, &base, &ev->u.free.ptr);
 		break;
-	case MO_REC_FREE_RECENT:
-		ev->type = MO_REC_FREE;
-		ok = mo__get_recent(d->recent, d->nalloc, &p, end,
-				    &ev->u.free.ptr);
-		base = ev->u.free.ptr;
-		break;
-	case MO_REC_ALLOC_RECENT:
-		ev->type = MO_REC_ALLOC;
-		ok = mo__get_u32(&p, end, &ev->u.alloc.fn) &&
-		     mo__get_recent(d->freed, d->nfree, &p, end,
-				    &ev->u.alloc.ptr) &&
-		     mo__get_uv(&p, end, &ev->u.alloc.size) &&
-		     mo__get_uv(&p, end, &ev->u.alloc.stack);
-		base = ev->u.alloc.ptr;
-		break;
 	case MO_REC_REALLOC:
 		ok = mo__get_u32(&p, end, &ev->u.realloc.fn) &&
 		     mo__get_addr(&p, end, &base, &ev->u.realloc.old_ptr) &&
@@ -399,12 +395,6 @@ static __attribute__((noinline)) int mo__dec_next_slow(mo_dec_t *d,
 	}
 	if (MO_UNLIKELY(!ok))
 		return MO_ECORRUPT;
-	if (ev->type == MO_REC_ALLOC)
-		mo__note_alloc(d, ev->u.alloc.ptr);
-	else if (ev->type == MO_REC_FREE)
-		mo__note_free(d, ev->u.free.ptr);
-	else if (ev->type == MO_REC_REALLOC && ev->u.realloc.new_ptr)
-		mo__note_alloc(d, ev->u.realloc.new_ptr);
 	d->p = p;
 	d->base = base;
 	return 1;
@@ -460,13 +450,13 @@ mo__fast_uvs(const uint8_t *p, unsigned skip, uint64_t *v, unsigned n)
 
 #define MO__FAST_MIN 24 /* bytes mo__fast_uvs() may read */
 
-/* Decodes one record.  ALLOC, FREE and their RECENT forms -- nearly all
- * of a trace -- take the fast path when it applies; everything else, the
- * block's last bytes and every malformed record take the general one,
+/* Decodes one record of a record block.  ALLOC and FREE -- nearly all of
+ * a ring's records -- take the fast path when it applies; everything else,
+ * the block's last bytes and every malformed record take the general one,
  * which makes the decisions about errors.  On error d->p stays at the bad
- * record, so calling again returns the same error.  Not thread-safe (per
- * decoder). */
-int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
+ * record, so calling again returns the same error. */
+static inline __attribute__((always_inline)) int mo__dec_row(mo_dec_t *d,
+							     mo_event_t *ev)
 {
 	const uint8_t *p = d->p;
 	uint64_t v[4];
@@ -488,7 +478,6 @@ int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
 		ev->u.alloc.ptr = d->base;
 		ev->u.alloc.size = v[1];
 		ev->u.alloc.stack = v[2];
-		mo__note_alloc(d, d->base);
 		d->p = p + n;
 		return 1;
 	case MO_REC_FREE:
@@ -498,40 +487,176 @@ int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
 		d->base += (uint64_t)mo_unzigzag(v[0]);
 		ev->type = MO_REC_FREE;
 		ev->u.free.ptr = d->base;
-		mo__note_free(d, d->base);
-		d->p = p + n;
-		return 1;
-	case MO_REC_ALLOC_RECENT:
-		if (MO_UNLIKELY(p[1] >= 0x80))
-			break;
-		n = mo__fast_uvs(p, 2, v, 3);
-		if (MO_UNLIKELY(n == 0 || v[0] == 0 ||
-				v[0] > MO_RECENT_WINDOW || v[0] > d->nfree))
-			break;
-		d->base = d->freed[(d->nfree - v[0] + 1) % MO_RECENT_WINDOW];
-		ev->type = MO_REC_ALLOC;
-		ev->u.alloc.fn = p[1];
-		ev->u.alloc.ptr = d->base;
-		ev->u.alloc.size = v[1];
-		ev->u.alloc.stack = v[2];
-		mo__note_alloc(d, d->base);
-		d->p = p + n;
-		return 1;
-	case MO_REC_FREE_RECENT:
-		n = mo__fast_uvs(p, 1, v, 1);
-		if (MO_UNLIKELY(n == 0 || v[0] == 0 ||
-				v[0] > MO_RECENT_WINDOW || v[0] > d->nalloc))
-			break;
-		d->base = d->recent[(d->nalloc - v[0] + 1) % MO_RECENT_WINDOW];
-		ev->type = MO_REC_FREE;
-		ev->u.free.ptr = d->base;
-		mo__note_free(d, d->base);
 		d->p = p + n;
 		return 1;
 	default:
 		break;
 	}
 	return mo__dec_next_slow(d, ev);
+}
+
+/* --- column frames --- */
+
+/* A column frame's cursors, advanced only once a whole record decoded. */
+typedef struct mo__ccur {
+	const uint8_t *fn, *ref, *info, *misc;
+} mo__ccur_t;
+
+/* A ref field: the block it names. */
+static inline bool mo__get_ref(const mo_dec_t *d, mo__ccur_t *c,
+			       uint64_t *block)
+{
+	uint64_t ref;
+
+	if (!mo__get_uv(&c->ref, d->col_end[MO_COL_REF], &ref) ||
+	    ref > d->blocks)
+		return false;
+	*block = ref ? d->blocks - ref + 1 : MO_BLOCK_UNKNOWN;
+	return true;
+}
+
+/* An info field.  A new info (0) is read from misc into *fresh, which the
+ * caller appends once the whole record has decoded. */
+static inline bool mo__get_info(const mo_dec_t *d, mo__ccur_t *c,
+				mo_info_t *info, bool *fresh)
+{
+	uint64_t k;
+
+	if (!mo__get_uv(&c->info, d->col_end[MO_COL_INFO], &k))
+		return false;
+	if (k == 0) {
+		*fresh = true;
+		return mo__get_uv(&c->misc, d->end, &info->size) &&
+		       mo__get_uv(&c->misc, d->end, &info->stack);
+	}
+	if (k > d->ninfos)
+		return false;
+	*info = d->infos[k - 1];
+	return true;
+}
+
+static inline bool mo__get_fn(const mo_dec_t *d, mo__ccur_t *c, uint32_t *fn)
+{
+	return mo__get_u32(&c->fn, d->col_end[MO_COL_FN], fn);
+}
+
+/* Decodes the block record `type` from the columns into ev (the caller
+ * counts a new block).  Returns false if a field is malformed. */
+static bool mo__dec_block_rec(const mo_dec_t *d, int type, mo__ccur_t *c,
+			      mo_event_t *ev, mo_info_t *info, bool *fresh)
+{
+	uint64_t next = d->blocks + 1;
+
+	switch (type) {
+	case MO_REC_BALLOC:
+		ev->type = MO_REC_ALLOC;
+		ev->u.alloc.ptr = next;
+		if (!mo__get_fn(d, c, &ev->u.alloc.fn) ||
+		    !mo__get_info(d, c, info, fresh))
+			return false;
+		ev->u.alloc.size = info->size;
+		ev->u.alloc.stack = info->stack;
+		return true;
+	case MO_REC_BREALLOC:
+	case MO_REC_BREALLOC_FREE:
+		ev->type = MO_REC_REALLOC;
+		if (!mo__get_fn(d, c, &ev->u.realloc.fn) ||
+		    !mo__get_ref(d, c, &ev->u.realloc.old_ptr))
+			return false;
+		if (type == MO_REC_BREALLOC_FREE) {
+			ev->u.realloc.new_ptr = 0;
+			ev->u.realloc.size = 0;
+			ev->u.realloc.stack = 0;
+			return true;
+		}
+		if (!mo__get_info(d, c, info, fresh))
+			return false;
+		ev->u.realloc.new_ptr = next;
+		ev->u.realloc.size = info->size;
+		ev->u.realloc.stack = info->stack;
+		return true;
+	case MO_REC_BFREE:
+		ev->type = MO_REC_FREE;
+		return mo__get_ref(d, c, &ev->u.free.ptr);
+	case MO_REC_BREALLOC_PRE:
+		ev->type = MO_REC_REALLOC_PRE;
+		return mo__get_ref(d, c, &ev->u.free.ptr);
+	case MO_REC_BREALLOC_FAIL:
+		ev->type = MO_REC_REALLOC_FAIL;
+		return mo__get_ref(d, c, &ev->u.free.ptr);
+	case MO_REC_BDROP:
+		ev->type = MO_REC_BDROP;
+		return mo__get_ref(d, c, &ev->u.free.ptr);
+	default:
+		return false;
+	}
+}
+
+/* A record block carried in the misc column: its type must match ops. */
+static int mo__dec_misc_row(mo_dec_t *d, int type, mo_event_t *ev)
+{
+	int ret;
+
+	if (d->p >= d->end || *d->p != type)
+		return MO_ECORRUPT;
+	ret = mo__dec_row(d, ev);
+	if (ret == 1)
+		d->col[MO_COL_OPS]++;
+	return ret;
+}
+
+/* Decodes the next record of a column frame.  Cursors move only when a
+ * record decoded, so an error repeats if called again. */
+static __attribute__((noinline)) int mo__dec_column(mo_dec_t *d, mo_event_t *ev)
+{
+	for (;;) {
+		mo__ccur_t c = {d->col[MO_COL_FN], d->col[MO_COL_REF],
+				d->col[MO_COL_INFO], d->p};
+		mo_info_t info = {0, 0};
+		bool fresh = false;
+		uint64_t count;
+		int type;
+
+		if (d->col[MO_COL_OPS] == d->col_end[MO_COL_OPS])
+			return 0;
+		type = *d->col[MO_COL_OPS];
+		if (type == MO_REC_BLOCKS) {
+			if (!mo__get_uv(&c.misc, d->end, &count))
+				return MO_ECORRUPT;
+			d->blocks = count;
+		} else if (type >= MO_REC_BALLOC && type <= MO_REC_BDROP) {
+			if (!mo__dec_block_rec(d, type, &c, ev, &info, &fresh))
+				return MO_ECORRUPT;
+			if (fresh) {
+				int ret = mo__grow((void **)&d->infos,
+						   &d->infos_cap, d->ninfos + 1,
+						   sizeof(*d->infos));
+				if (ret < 0)
+					return ret;
+				d->infos[d->ninfos++] = info;
+			}
+			if (type == MO_REC_BALLOC || type == MO_REC_BREALLOC)
+				d->blocks++;
+		} else {
+			return mo__dec_misc_row(d, type, ev);
+		}
+		d->col[MO_COL_OPS]++;
+		d->col[MO_COL_FN] = c.fn;
+		d->col[MO_COL_REF] = c.ref;
+		d->col[MO_COL_INFO] = c.info;
+		d->p = c.misc;
+		if (type != MO_REC_BLOCKS)
+			return 1;
+	}
+}
+
+/* Decodes the next record of a record block or column frame.  Not
+ * thread-safe (per decoder). */
+int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
+{
+	if (MO_LIKELY(!d->columns))
+		return mo__dec_row(d, ev);
+	return mo__dec_column(d, ev);
 }
 
 /* --- encoder --- */

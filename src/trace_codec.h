@@ -78,33 +78,49 @@ typedef struct mo_event {
 	} u;
 } mo_event_t;
 
-/* Decoder state for one block.  Initialise with mo_dec_init(); the scratch
- * arrays grow on demand and are released by mo_dec_free(). */
+/* An allocation info of a column frame. */
+typedef struct mo_info {
+	uint64_t size, stack;
+} mo_info_t;
+
+/* Decoder state for one block or column frame.  Initialise with
+ * mo_dec_init(); the scratch arrays grow on demand and are released by
+ * mo_dec_free(). */
 typedef struct mo_dec {
-	const uint8_t *p, *end;
-	uint64_t base; /* addr delta base, reset per block */
+	const uint8_t *p, *end; /* the block, or a column frame's misc column */
+	uint64_t base;		/* addr delta base, reset per block */
+	int columns;		/* decoding a column frame */
+	const uint8_t *col[MO_COL_MISC], *col_end[MO_COL_MISC];
+	uint64_t blocks; /* column frame: allocations so far */
+	mo_info_t *infos;
+	size_t ninfos, infos_cap;
 	uint64_t *ips;
 	size_t ips_cap;
 	mo_module_rec_t *mods;
 	size_t mods_cap;
 	mo_str_t *strs;
 	size_t strs_cap;
-	uint64_t nalloc; /* allocations decoded in this block */
-	uint64_t nfree;	 /* frees decoded in this block */
-	uint64_t recent[MO_RECENT_WINDOW]; /* allocated addresses, by number */
-	uint64_t freed[MO_RECENT_WINDOW];  /* freed addresses, by number */
 } mo_dec_t;
 
 /* Zero-initialises d.  No allocation. */
 void mo_dec_init(mo_dec_t *d);
 
-/* Starts decoding a new block [buf, buf + len); resets the addr base.  The
- * buffer is borrowed and must outlive the events decoded from it. */
+/* Starts decoding a new record block [buf, buf + len); resets the addr
+ * base.  The buffer is borrowed and must outlive the events decoded from
+ * it. */
 void mo_dec_block(mo_dec_t *d, const void *buf, size_t len);
+
+/* Starts decoding a column frame (MO_FRAME_COLUMNS) [buf, buf + len).
+ * Returns 0, or MO_ECORRUPT if its column table does not fit (d then
+ * decodes nothing).  The buffer is borrowed, as with mo_dec_block(). */
+int mo_dec_columns(mo_dec_t *d, const void *buf, size_t len);
 
 /* Decodes the next record of the block into ev.  Returns 1 when a record
  * was decoded, 0 at the end of the block, MO_ECORRUPT for a malformed or
- * truncated record (the rest of the block is then unusable), -ENOMEM. */
+ * truncated record (the rest of the block is then unusable), -ENOMEM.
+ * Column frames yield block records as MO_REC_ALLOC, FREE, REALLOC_PRE,
+ * REALLOC, REALLOC_FAIL and BDROP events with block numbers in their ptr
+ * fields; MO_REC_BLOCKS is consumed, never returned. */
 int mo_dec_next(mo_dec_t *d, mo_event_t *ev);
 
 /* Releases the scratch arrays. */

@@ -161,9 +161,11 @@ static bool mo__tr_plausible(const uint8_t *h)
 	if (mo_get_le32(h) != MO_FRAME_MAGIC || rlen > MO_FRAME_MAX_RAW ||
 	    plen > MO__TR_MAX_PAYLOAD)
 		return false;
-	if (flags == 0)
+	if (flags & ~(MO_FRAME_ZSTD | MO_FRAME_COLUMNS))
+		return false;
+	if (!(flags & MO_FRAME_ZSTD))
 		return plen == rlen;
-	return flags == MO_FRAME_ZSTD && plen > 0;
+	return plen > 0;
 }
 
 static bool mo__tr_crc_ok(const uint8_t *h)
@@ -582,7 +584,13 @@ static int mo__tr_load(mo_tr_t *r, const uint8_t *h)
 		len = (size_t)n;
 	}
 	r->stream = mo_get_le32(h + 4);
-	mo_dec_block(&r->dec, block, len);
+	if (!(mo_get_le32(h + 16) & MO_FRAME_COLUMNS)) {
+		mo_dec_block(&r->dec, block, len);
+	} else if (mo_dec_columns(&r->dec, block, len) < 0) {
+		mo__tr_note_damage(r, r->frame_off);
+		r->damage.corrupt_frames++;
+		return 0;
+	}
 	r->in_block = true;
 	return 0;
 }

@@ -164,15 +164,17 @@ static size_t mo__tw_compress(mo_tw_t *w, const void *raw, size_t len)
 	return n;
 }
 
-/* Appends one frame for stream holding len bytes of raw records.  Returns
- * 0, -EINVAL (len too big), or -errno of a write error (sticky: every later
- * call and mo_tw_close() return it too). */
-int mo_tw_frame(mo_tw_t *w, uint32_t stream, const void *raw, size_t len)
+/* Appends one frame for stream holding len raw bytes of the kind given by
+ * kind_flags (0 or MO_FRAME_COLUMNS).  Returns 0, -EINVAL (len too big),
+ * or -errno of a write error (sticky: every later call and mo_tw_close()
+ * return it too). */
+static int mo__tw_frame(mo_tw_t *w, uint32_t stream, const void *raw,
+			size_t len, uint32_t kind_flags)
 {
 	uint8_t hdr[MO_FRAME_HDR_SIZE];
 	const void *payload = raw;
 	size_t plen = len;
-	uint32_t flags = 0, crc;
+	uint32_t flags = kind_flags, crc;
 	size_t zlen;
 	int ret;
 
@@ -184,7 +186,7 @@ int mo_tw_frame(mo_tw_t *w, uint32_t stream, const void *raw, size_t len)
 	if (zlen > 0) {
 		payload = w->zbuf;
 		plen = zlen;
-		flags = MO_FRAME_ZSTD;
+		flags |= MO_FRAME_ZSTD;
 	}
 	mo_put_le32(hdr, MO_FRAME_MAGIC);
 	mo_put_le32(hdr + 4, stream);
@@ -199,6 +201,16 @@ int mo_tw_frame(mo_tw_t *w, uint32_t stream, const void *raw, size_t len)
 	if (ret == 0)
 		ret = mo__tw_append(w, payload, plen);
 	return ret;
+}
+
+int mo_tw_frame(mo_tw_t *w, uint32_t stream, const void *raw, size_t len)
+{
+	return mo__tw_frame(w, stream, raw, len, 0);
+}
+
+int mo_tw_columns(mo_tw_t *w, uint32_t stream, const void *raw, size_t len)
+{
+	return mo__tw_frame(w, stream, raw, len, MO_FRAME_COLUMNS);
 }
 
 /* Logical size of the file so far: everything appended, flushed or still

@@ -20,6 +20,9 @@ int mo_tw_open(mo_tw_t **out, const char *path);
  * appends it as one frame of the given stream.  Returns 0 or -errno. */
 int mo_tw_frame(mo_tw_t *w, uint32_t stream, const void *raw, size_t len);
 
+/* Like mo_tw_frame(), for a column frame built by mo_cf_finish(). */
+int mo_tw_columns(mo_tw_t *w, uint32_t stream, const void *raw, size_t len);
+
 /* Bytes written to the file so far. */
 uint64_t mo_tw_bytes(const mo_tw_t *w);
 

@@ -61,6 +61,7 @@ static bool ev_eq(const mo_event_t *a, const mo_event_t *b)
 	case MO_REC_FREE:
 	case MO_REC_REALLOC_PRE:
 	case MO_REC_REALLOC_FAIL:
+	case MO_REC_BDROP:
 		return a->u.free.ptr == b->u.free.ptr;
 	case MO_REC_REALLOC:
 		return a->u.realloc.fn == b->u.realloc.fn &&

@@ -576,6 +576,32 @@ Test(analysis, double_alloc_drops_old_block_uncounted)
 	cr_assert_eq(site_of(0, b).peak_blocks, 1);
 }
 
+/* The same, as a trace file says it: block numbers, and the collector's
+ * MO_REC_BDROP of the block whose free was missed. */
+Test(analysis, dropped_block_uncounted)
+{
+	const mo_proc_t *p;
+
+	ev_start(1, 100, 1, 0);
+	ev_stack1(1, 1, 0xa0);
+	ev_stack1(1, 2, 0xb0);
+	ev_alloc(1, 1, 100, 1);
+	ev_ptr(MO_REC_BDROP, 1, 1);
+	ev_alloc(1, 2, 150, 2);
+	ev_ptr(MO_REC_BDROP, 1, 7); /* not live: ignored */
+	p = finish_proc(0);
+	cr_assert_eq(p->double_allocs, 1);
+	cr_assert_eq(p->allocations, 2);
+	cr_assert_eq(p->frees, 0);
+	cr_assert_eq(p->unmatched_frees, 0);
+	cr_assert_eq(p->bytes_allocated, 250);
+	cr_assert_eq(p->live_bytes, 150);
+	cr_assert_eq(p->live_blocks, 1);
+	cr_assert_eq(p->peak_heap, 150);
+	cr_assert_eq(site_of(0, gstack(0xa0)).live_bytes, 0);
+	cr_assert_eq(site_of(0, gstack(0xb0)).live_bytes, 150);
+}
+
 Test(analysis, unknown_stack_ids_share_an_empty_stack)
 {
 	const mo_proc_t *p;

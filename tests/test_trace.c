@@ -887,7 +887,6 @@ Test(trace, fast_path_fallbacks)
 	uint8_t buf[96], *p;
 	uint64_t base = 0;
 	mo_event_t ev;
-	mo_dec_t d;
 
 	/* fn above 32 bits: corrupt, with 40 bytes of valid records after */
 	memset(buf, MO_REC_END, sizeof(buf));
@@ -911,131 +910,11 @@ Test(trace, fast_path_fallbacks)
 	cr_expect_eq(ev.u.alloc.ptr, 0x8000000000000000ull);
 	cr_expect_eq(ev.u.alloc.size, (uint64_t)1 << 60);
 	cr_expect_eq(ev.u.alloc.stack, 5);
-	/* FREE_RECENT with nothing allocated yet, or d = 0 */
-	p = mo_enc_u1(buf, MO_REC_FREE_RECENT, 1);
-	memset(p, MO_REC_END, 40);
-	cr_expect_eq(dec_one(buf, (size_t)(p - buf) + 40, &ev), MO_ECORRUPT);
-	p = mo_enc_u1(buf, MO_REC_FREE_RECENT, 0);
-	memset(p, MO_REC_END, 40);
-	cr_expect_eq(dec_one(buf, (size_t)(p - buf) + 40, &ev), MO_ECORRUPT);
-	/* one allocation, then FREE_RECENT 1 (valid) and 2 (too far) */
-	base = 0;
-	p = mo_enc_alloc(buf, &base, MO_FN_MALLOC, 0x4000, 8, 1);
-	p = mo_enc_u1(p, MO_REC_FREE_RECENT, 1);
-	p = mo_enc_u1(p, MO_REC_FREE_RECENT, 2);
-	memset(p, MO_REC_END, 40);
-	mo_dec_init(&d);
-	mo_dec_block(&d, buf, (size_t)(p - buf) + 40);
-	cr_assert_eq(mo_dec_next(&d, &ev), 1);
-	cr_assert_eq(mo_dec_next(&d, &ev), 1);
-	cr_expect_eq(ev.type, MO_REC_FREE);
-	cr_expect_eq(ev.u.free.ptr, 0x4000);
-	cr_expect_eq(mo_dec_next(&d, &ev), MO_ECORRUPT);
-	mo_dec_free(&d);
 	/* a varint whose continuation runs past 16 bytes */
 	buf[0] = MO_REC_FREE;
 	memset(buf + 1, 0x80, 20);
 	memset(buf + 21, MO_REC_END, 40);
 	cr_expect_eq(dec_one(buf, 61, &ev), MO_ECORRUPT);
-}
-
-/* FREE_RECENT and ALLOC_RECENT name addresses by distance into the
- * block's lists of allocations and frees.  A model of those lists checks
- * the decoder on random sequences, on its fast path (mid-block) and its
- * general one (the last bytes, and blocks cut short). */
-Test(trace, recent_records_model)
-{
-	static uint8_t block[1 << 16];
-	static uint64_t allocs[1 << 14], frees[1 << 14];
-	static mo_event_t want[1 << 14];
-	uint64_t s = 42, base = 0;
-	size_t na = 0, nf = 0, n = 0;
-	uint8_t *p = block;
-	mo_event_t ev;
-	mo_dec_t d;
-
-	while (n < sizeof(want) / sizeof(want[0]) &&
-	       p + MO_REC_MAX_SMALL < block + sizeof(block)) {
-		unsigned k = (unsigned)(rnd(&s) % 4);
-		mo_event_t *w = &want[n++];
-
-		memset(w, 0, sizeof(*w));
-		if (k == 1 && na > 0) {
-			uint64_t dist = 1 + rnd(&s) % (na < 5000 ? na : 5000);
-
-			if (dist > MO_RECENT_WINDOW)
-				dist = MO_RECENT_WINDOW;
-			w->type = MO_REC_FREE;
-			w->u.free.ptr = allocs[na - dist];
-			p = mo_enc_u1(p, MO_REC_FREE_RECENT, dist);
-			base = w->u.free.ptr;
-			frees[nf++] = w->u.free.ptr;
-		} else if (k == 2 && nf > 0) {
-			uint64_t dist = 1 + rnd(&s) % (nf < 4096 ? nf : 4096);
-
-			w->type = MO_REC_ALLOC;
-			w->u.alloc.fn = 1 + (uint32_t)(rnd(&s) % 200);
-			w->u.alloc.ptr = frees[nf - dist];
-			w->u.alloc.size = rnd_val(&s);
-			w->u.alloc.stack = rnd_val(&s);
-			p = mo_enc_alloc_recent(p, w->u.alloc.fn, dist,
-						w->u.alloc.size,
-						w->u.alloc.stack);
-			base = w->u.alloc.ptr;
-			allocs[na++] = w->u.alloc.ptr;
-		} else if (k == 3) {
-			w->type = MO_REC_FREE;
-			w->u.free.ptr = rnd_val(&s);
-			p = mo_enc_ptr(p, &base, MO_REC_FREE, w->u.free.ptr);
-			frees[nf++] = w->u.free.ptr;
-		} else {
-			w->type = MO_REC_ALLOC;
-			w->u.alloc.fn = 1 + (uint32_t)(rnd(&s) % 200);
-			w->u.alloc.ptr = rnd_val(&s);
-			w->u.alloc.size = rnd_val(&s);
-			w->u.alloc.stack = rnd_val(&s);
-			p = mo_enc_alloc(p, &base, w->u.alloc.fn,
-					 w->u.alloc.ptr, w->u.alloc.size,
-					 w->u.alloc.stack);
-			allocs[na++] = w->u.alloc.ptr;
-		}
-	}
-	mo_dec_init(&d);
-	mo_dec_block(&d, block, (size_t)(p - block));
-	for (size_t i = 0; i < n; i++) {
-		cr_assert_eq(mo_dec_next(&d, &ev), 1, "record %zu", i);
-		cr_assert(ev_eq(&want[i], &ev), "record %zu (type %#x)", i,
-			  want[i].type);
-	}
-	cr_assert_eq(mo_dec_next(&d, &ev), 0);
-
-	/* distances beyond what the block has seen are corrupt, mid-block
-	 * and at its end alike */
-	for (size_t pad = 0; pad <= 40; pad += 40) {
-		uint8_t b[64], *q = b;
-		size_t dpos;
-
-		base = 0;
-		memset(b, MO_REC_END, sizeof(b));
-		q = mo_enc_ptr(q, &base, MO_REC_FREE, 0x5000);
-		*q++ = MO_REC_ALLOC_RECENT;
-		q = mo_put_uv(q, 1);
-		dpos = (size_t)(q - b);
-		q = mo_put_uv(q, 2); /* only one free so far */
-		q = mo_put_uv(q, 8);
-		q = mo_put_uv(q, 1);
-		mo_dec_block(&d, b, (size_t)(q - b) + pad);
-		cr_assert_eq(mo_dec_next(&d, &ev), 1);
-		cr_expect_eq(mo_dec_next(&d, &ev), MO_ECORRUPT, "pad %zu", pad);
-		b[dpos] = 1; /* d = 1: the free of 0x5000 */
-		mo_dec_block(&d, b, (size_t)(q - b) + pad);
-		cr_assert_eq(mo_dec_next(&d, &ev), 1);
-		cr_assert_eq(mo_dec_next(&d, &ev), 1, "pad %zu", pad);
-		cr_expect_eq(ev.type, MO_REC_ALLOC);
-		cr_expect_eq(ev.u.alloc.ptr, 0x5000);
-		cr_expect_eq(ev.u.alloc.size, 8);
-	}
-	mo_dec_free(&d);
 }
 
 /* --- writer --- */
@@ -1551,20 +1430,23 @@ Test(trace, header_checks)
 	cr_expect_eq(mo_tr_open(&r, path), MO_ENOTTRACE);
 	spit(path, "hello, world: this is not a memopt trace file", 45);
 	cr_expect_eq(mo_tr_open(&r, path), MO_ENOTTRACE);
-	write_header(path, 1, false, 20);
+	write_header(path, MO_FORMAT_MAJOR, false, 20);
 	cr_expect_eq(mo_tr_open(&r, path), MO_ETRUNC);
-	write_header(path, 2, false, MO_FILE_HDR_SIZE);
+	write_header(path, MO_FORMAT_MAJOR + 1, false, MO_FILE_HDR_SIZE);
 	r = (mo_tr_t *)1;
 	cr_expect_eq(mo_tr_open(&r, path), MO_EVERSION);
 	cr_expect_null(r);
+	/* format 1 (memopt 0.1 before block numbers) is refused too */
+	write_header(path, 1, false, MO_FILE_HDR_SIZE);
+	cr_expect_eq(mo_tr_open(&r, path), MO_EVERSION);
 	write_header(path, 0, false, MO_FILE_HDR_SIZE);
 	cr_expect_eq(mo_tr_open(&r, path), MO_EVERSION);
-	write_header(path, 1, true, MO_FILE_HDR_SIZE);
+	write_header(path, MO_FORMAT_MAJOR, true, MO_FILE_HDR_SIZE);
 	cr_expect_eq(mo_tr_open(&r, path), MO_EBADHDR);
 	cr_expect_eq(mo_tr_open(&r, "/nonexistent/x.mot"), -ENOENT);
 
 	/* header only: a valid, empty trace */
-	write_header(path, 1, false, MO_FILE_HDR_SIZE);
+	write_header(path, MO_FORMAT_MAJOR, false, MO_FILE_HDR_SIZE);
 	cr_assert_eq(mo_tr_open(&r, path), 0);
 	cr_expect_eq(mo_tr_next(r, &ev), 0);
 	d = mo_tr_damage(r);
@@ -1617,39 +1499,4 @@ Test(trace, damage_resync_false_magics, .timeout = 10)
 	mo_tr_close(r);
 	free(g);
 	free(f);
-}
-
-Test(trace, free_recent_names_a_recent_allocation)
-{
-	uint8_t buf[256], *p = buf;
-	uint64_t base = 0;
-	p = mo_enc_alloc(p, &base, MO_FN_MALLOC, 0x1000, 16, 1);
-	p = mo_enc_realloc(p, &base, MO_FN_REALLOC, 0x1000, 0x2000, 32, 2);
-	p = mo_enc_alloc(p, &base, MO_FN_MALLOC, 0x3000, 48, 1);
-	p = mo_enc_u1(p, MO_REC_FREE_RECENT, 2); /* 0x2000 */
-	base = 0x2000;				 /* as the decoder does */
-	p = mo_enc_ptr(p, &base, MO_REC_FREE, 0x2010);
-	p = mo_enc_u1(p, MO_REC_FREE_RECENT, 3); /* 0x1000 */
-	p = mo_enc_u1(p, MO_REC_FREE_RECENT, 4); /* too far back */
-	mo_dec_t d;
-	mo_event_t ev;
-	mo_dec_init(&d);
-	mo_dec_block(&d, buf, (size_t)(p - buf));
-	for (int i = 0; i < 3; i++)
-		cr_assert_eq(mo_dec_next(&d, &ev), 1);
-	cr_assert_eq(mo_dec_next(&d, &ev), 1);
-	cr_assert_eq(ev.type, MO_REC_FREE);
-	cr_assert_eq(ev.u.free.ptr, 0x2000);
-	cr_assert_eq(mo_dec_next(&d, &ev), 1,
-		     "the base follows the recent free");
-	cr_assert_eq(ev.type, MO_REC_FREE);
-	cr_assert_eq(ev.u.free.ptr, 0x2010);
-	cr_assert_eq(mo_dec_next(&d, &ev), 1);
-	cr_assert_eq(ev.u.free.ptr, 0x1000);
-	cr_assert_eq(mo_dec_next(&d, &ev), MO_ECORRUPT);
-	/* A new block forgets the allocations of the previous one. */
-	uint8_t one[4], *q = mo_enc_u1(one, MO_REC_FREE_RECENT, 1);
-	mo_dec_block(&d, one, (size_t)(q - one));
-	cr_assert_eq(mo_dec_next(&d, &ev), MO_ECORRUPT);
-	mo_dec_free(&d);
 }

@@ -48,13 +48,14 @@
 
 #define MO_FILE_MAGIC "\x89MEMOPT\n"
 #define MO_FILE_MAGIC_LEN 8
-#define MO_FORMAT_MAJOR 1
+#define MO_FORMAT_MAJOR 2
 #define MO_FORMAT_MINOR 0
 #define MO_FILE_HDR_SIZE 32
 
 #define MO_FRAME_MAGIC 0x52464f4du /* "MOFR" little-endian */
 #define MO_FRAME_HDR_SIZE 24
 #define MO_FRAME_ZSTD 0x1u
+#define MO_FRAME_COLUMNS 0x2u
 #define MO_FRAME_MAX_RAW (4u << 20)
 
 /* Record types.  Field lists use the primitives above. */
@@ -100,20 +101,42 @@ enum mo_rec_type {
 	MO_REC_LOST = 0x0d,
 	/* (no fields) -- the collector has written everything of this stream */
 	MO_REC_END = 0x0e,
-	/* d:uv -- free() of the block returned by the d-th most recent
-	 * allocation of this block of records (d = 1: the latest), counting
-	 * MO_REC_ALLOC records and MO_REC_REALLOC records with new != 0;
-	 * 1 <= d <= MO_RECENT_WINDOW.  Means MO_REC_FREE of that address, which
-	 * becomes the addr base.  The collector writes it in files (frees of
-	 * recent blocks then cost a byte or two); rings carry MO_REC_FREE. */
-	MO_REC_FREE_RECENT = 0x0f,
-	/* fn:uv d:uv size:uv stack:uv -- MO_REC_ALLOC of the address released
-	 * by the d-th most recent free of this block of records (d = 1: the
-	 * latest), counting MO_REC_FREE and MO_REC_FREE_RECENT records;
-	 * 1 <= d <= MO_RECENT_WINDOW.  The address becomes the addr base.
-	 * Written by the collector when an allocator hands back a block it
-	 * took back recently, as allocators mostly do. */
-	MO_REC_ALLOC_RECENT = 0x10,
+	/* 0x0f and 0x10 were the FREE_RECENT and ALLOC_RECENT records of
+	 * format 1; they are not reused. */
+
+	/* Block records: only in column frames (MO_FRAME_COLUMNS), which is
+	 * how the collector writes trace files.  A file names heap blocks by
+	 * number, not by address: block n is the one returned by the
+	 * stream's n-th allocation (n >= 1, counting MO_REC_BALLOC and
+	 * MO_REC_BREALLOC).  A "ref" field names block (count - ref + 1),
+	 * where count is the number of allocations so far: ref 1 is the
+	 * latest one.  ref 0 names a block the collector did not see being
+	 * allocated (before tracking began, or lost).  Readers decode block
+	 * records into MO_REC_ALLOC/FREE/REALLOC* events whose ptr fields
+	 * hold block numbers (MO_BLOCK_UNKNOWN for ref 0). */
+
+	/* count:uv [misc] -- the number of allocations the stream made before
+	 * this point; first record of every column frame (and again when a
+	 * forked child adopts its parent's heap) */
+	MO_REC_BLOCKS = 0x11,
+	/* fn:uv [fn] info:uv [info] -- an allocation: block count + 1 */
+	MO_REC_BALLOC = 0x12,
+	/* ref:uv [ref] -- MO_REC_FREE of that block */
+	MO_REC_BFREE = 0x13,
+	/* ref:uv [ref] -- MO_REC_REALLOC_PRE of that block */
+	MO_REC_BREALLOC_PRE = 0x14,
+	/* fn:uv [fn] ref:uv [ref] info:uv [info] -- MO_REC_REALLOC: the old
+	 * block is freed and block count + 1 allocated */
+	MO_REC_BREALLOC = 0x15,
+	/* fn:uv [fn] ref:uv [ref] -- MO_REC_REALLOC that freed the old block
+	 * and allocated nothing (realloc(p, 0)) */
+	MO_REC_BREALLOC_FREE = 0x16,
+	/* ref:uv [ref] -- MO_REC_REALLOC_FAIL of that block */
+	MO_REC_BREALLOC_FAIL = 0x17,
+	/* ref:uv [ref] -- the block's address was handed out again without a
+	 * free in between (events were lost): the block is gone.  Decoded as
+	 * an MO_REC_BDROP event with u.free.ptr. */
+	MO_REC_BDROP = 0x18,
 
 	MO_REC_EXT_FIRST = 0x40,
 	/* Extension kinds reserved for later work (type len:uv payload). */
@@ -124,8 +147,18 @@ enum mo_rec_type {
 	MO_REC_EXT_LAST = 0x7f,
 };
 
-/* How far back MO_REC_FREE_RECENT and MO_REC_ALLOC_RECENT can refer. */
-#define MO_RECENT_WINDOW 4096u
+/* Block number of a ref 0: a block the collector never saw allocated. */
+#define MO_BLOCK_UNKNOWN UINT64_MAX
+
+/* Columns of a column frame, in payload order. */
+enum mo_column {
+	MO_COL_OPS = 0,	 /* one byte per record: its type */
+	MO_COL_FN = 1,	 /* fn fields of block records */
+	MO_COL_REF = 2,	 /* ref fields of block records */
+	MO_COL_INFO = 3, /* info fields of block records */
+	MO_COL_MISC = 4, /* everything else */
+	MO_COL_COUNT
+};
 
 /* Which interposed function produced an allocation (MO_REC_ALLOC fn). */
 enum mo_alloc_fn {
@@ -205,17 +238,6 @@ static inline uint8_t *mo_enc_alloc(uint8_t *p, uint64_t *base, unsigned fn,
 	*p++ = MO_REC_ALLOC;
 	p = mo_put_uv(p, fn);
 	p = mo_put_addr(p, base, ptr);
-	p = mo_put_uv(p, size);
-	return mo_put_uv(p, stack);
-}
-
-/* MO_REC_ALLOC_RECENT: the address is the d-th most recent free's. */
-static inline uint8_t *mo_enc_alloc_recent(uint8_t *p, unsigned fn, uint64_t d,
-					   uint64_t size, uint64_t stack)
-{
-	*p++ = MO_REC_ALLOC_RECENT;
-	p = mo_put_uv(p, fn);
-	p = mo_put_uv(p, d);
 	p = mo_put_uv(p, size);
 	return mo_put_uv(p, stack);
 }
