@@ -174,19 +174,20 @@ static void mo__refresh_modmap(void)
 
 /* --- stacks -------------------------------------------------------------- */
 
-/* Captures the caller's stack, without the tracker's own frames. */
-static uint32_t mo__capture(uint64_t *ips)
+/* Captures the caller's stack into buf (MO_MAX_FRAMES + 16 entries),
+ * without the tracker's own frames; returns the frames kept, which start
+ * at *ips.  Always inlined, so that libunwind walks as few of the tracker's
+ * frames as possible. */
+static inline __attribute__((always_inline)) uint32_t
+mo__capture(uint64_t *buf, const uint64_t **ips)
 {
-	void *raw[MO_MAX_FRAMES + 16];
-	int n = unw_backtrace(raw, MO_MAX_FRAMES + 16);
+	int n = unw_backtrace((void **)buf, MO_MAX_FRAMES + 16);
 	int skip = 0;
-	while (skip < n && (uintptr_t)raw[skip] >= g_self_lo &&
-	       (uintptr_t)raw[skip] < g_self_hi)
+	while (skip < n && buf[skip] >= g_self_lo && buf[skip] < g_self_hi)
 		skip++;
-	uint32_t kept = 0;
-	for (int i = skip; i < n && kept < MO_MAX_FRAMES; i++)
-		ips[kept++] = (uint64_t)(uintptr_t)raw[i];
-	return kept;
+	*ips = buf + skip;
+	n -= skip;
+	return n < MO_MAX_FRAMES ? (uint32_t)n : MO_MAX_FRAMES;
 }
 
 /* Scratch for one event: a STACK record, a TICK and up to two records. */
@@ -195,14 +196,19 @@ typedef struct mo_evbuf {
 } mo_evbuf_t;
 
 /* Resolves the current stack to an id; when it is new, its STACK record is
- * written at *p (advancing it) and *slot must be published after commit. */
-static uint32_t mo__stack_id(uint8_t **p, mo_stackslot_t **slot)
+ * written at *p (advancing it) and *slot must be published after commit.
+ * Always inlined into the recording functions (see mo__capture()). */
+static inline __attribute__((always_inline)) uint32_t
+mo__stack_id(uint8_t **p, mo_stackslot_t **slot)
 {
-	uint64_t ips[MO_MAX_FRAMES];
-	uint32_t n = mo__capture(ips);
-	uint64_t h = mo_stacktab_hash(ips, n);
+	uint64_t buf[MO_MAX_FRAMES + 16];
+	const uint64_t *ips;
+	uint32_t n = mo__capture(buf, &ips);
 	int fresh = 0;
-	uint32_t id = mo_stacktab_intern(ips, n, h, slot, &fresh);
+	/* The scratch buffer's address is a fixed offset from the caller's
+	 * stack pointer: it helps the memo tell call paths apart. */
+	uint32_t id =
+		mo_stacktab_intern_ctx(ips, n, (uintptr_t)buf, slot, &fresh);
 	if (fresh) {
 		mo__refresh_modmap();
 		*p = mo_enc_stack(*p, id, ips, n);
@@ -240,7 +246,8 @@ static int mo__tracking(void)
 	       !t_busy;
 }
 
-static void mo__record_alloc(unsigned fn, const void *ptr, size_t size)
+static inline __attribute__((always_inline)) void
+mo__record_alloc(unsigned fn, const void *ptr, size_t size)
 {
 	int saved = errno;
 	t_busy = 1;
@@ -296,7 +303,8 @@ static void mo__record_small(unsigned type, uint64_t v)
 }
 
 /* Records a successful allocation unless the caller is the tracker. */
-static void *mo__alloc_tail(unsigned fn, void *p, size_t size, int was)
+static inline __attribute__((always_inline)) void *
+mo__alloc_tail(unsigned fn, void *p, size_t size, int was)
 {
 	if (p && !was)
 		mo__record_alloc(fn, p, size);

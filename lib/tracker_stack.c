@@ -1,6 +1,9 @@
 /*
  * Lock-free stack table: open addressing with linear probing over a fixed,
- * lazily backed array of slots; frames are copied into a bump arena.
+ * lazily backed array of slots; frames are copied into a bump arena.  In
+ * front of it, each thread keeps a small memo of the stacks it interned
+ * last, so that a repeated stack costs one compare with its stored frames
+ * instead of a hash and a probe of the (cache-cold) table.
  */
 #include "config.h"
 
@@ -13,6 +16,7 @@
 #define MO_STACKTAB_SLOTS (1u << MO_STACKTAB_BITS)
 #define MO_STACKTAB_MAX_PROBE 128
 #define MO_STACKTAB_ARENA (256u << 20)
+#define MO_MEMO_BITS 8
 
 struct mo_stackslot {
 	_Atomic uint64_t hash; /* 0: free */
@@ -31,6 +35,21 @@ typedef struct mo_stacktab {
 
 static mo_stacktab_t g_tab;
 
+/* Bumped by every mo_stacktab_init(): memo entries of an older table (its
+ * ids and its arena) are void. */
+static _Atomic uint32_t g_tab_gen = 1;
+
+/* One memo entry: a published stack of the table, under a cheap key. */
+typedef struct mo_memo {
+	uint64_t key;
+	const uint64_t *ips; /* the table's copy: immutable once published */
+	uint32_t n;
+	uint32_t id; /* 0: empty */
+} mo_memo_t;
+
+static MO_TLS mo_memo_t t_memo[1u << MO_MEMO_BITS];
+static MO_TLS uint32_t t_memo_gen;
+
 int mo_stacktab_init(void)
 {
 	mo__unmap(g_tab.slots, MO_STACKTAB_SLOTS * sizeof(mo_stackslot_t));
@@ -41,6 +60,7 @@ int mo_stacktab_init(void)
 	if (!g_tab.slots || !g_tab.arena)
 		return -12; /* -ENOMEM */
 	atomic_store(&g_tab.next_id, 1);
+	atomic_fetch_add(&g_tab_gen, 1);
 	return 0;
 }
 
@@ -85,9 +105,13 @@ static uint32_t mo__fresh_id(void)
 					 memory_order_relaxed);
 }
 
-uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
-			    mo_stackslot_t **slot, int *fresh)
+/* mo_stacktab_intern(), also giving the table's copy of a known stack's
+ * frames in *stored (NULL when the stack is fresh). */
+static uint32_t mo__intern(const uint64_t *ips, uint32_t n, uint64_t h,
+			   mo_stackslot_t **slot, int *fresh,
+			   const uint64_t **stored)
 {
+	*stored = NULL;
 	*slot = NULL;
 	*fresh = 0;
 	if (mo_unlikely(!g_tab.slots))
@@ -122,12 +146,83 @@ uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
 			atomic_load_explicit(&s->id, memory_order_acquire);
 		if (id && mo__same_stack(s, ips, n)) {
 			*fresh = 0;
+			*stored = s->ips;
 			return id;
 		}
 		/* Being published by another thread, or a hash collision:
 		 * keep probing (a duplicate id is harmless). */
 	}
 	return mo__fresh_id();
+}
+
+uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n, uint64_t h,
+			    mo_stackslot_t **slot, int *fresh)
+{
+	const uint64_t *stored;
+	return mo__intern(ips, n, h, slot, fresh, &stored);
+}
+
+/* The memo key: the innermost frames, the depth and the caller's context
+ * (its stack pointer), which together mostly tell stacks apart. */
+static uint64_t mo__memo_key(const uint64_t *ips, uint32_t n, uint64_t ctx)
+{
+	uint64_t k = (ctx ^ n) * 0xff51afd7ed558ccdull;
+	if (n > 0)
+		k ^= ips[0];
+	if (n > 1)
+		k ^= ips[1] * 0x9e3779b97f4a7c15ull;
+	if (n > 2)
+		k ^= ips[2] * 0xc2b2ae3d27d4eb4full;
+	return (k ^ (k >> 29)) * 0x94d049bb133111ebull;
+}
+
+static int mo__same_frames(const uint64_t *a, const uint64_t *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* This thread's memo, emptied if the table was created anew since. */
+static mo_memo_t *mo__memo(void)
+{
+	uint32_t gen = atomic_load_explicit(&g_tab_gen, memory_order_relaxed);
+	if (mo_unlikely(t_memo_gen != gen)) {
+		memset(t_memo, 0, sizeof(t_memo));
+		t_memo_gen = gen;
+	}
+	return t_memo;
+}
+
+static int mo__memo_match(const mo_memo_t *m, const uint64_t *ips, uint32_t n,
+			  uint64_t key)
+{
+	return m->id && m->key == key && m->n == n &&
+	       mo__same_frames(m->ips, ips, n);
+}
+
+uint32_t mo_stacktab_intern_ctx(const uint64_t *ips, uint32_t n, uint64_t ctx,
+				mo_stackslot_t **slot, int *fresh)
+{
+	/* Two-way sets, the most recently stored entry first: call paths
+	 * that differ only in their outer frames often alternate. */
+	uint64_t key = mo__memo_key(ips, n, ctx);
+	mo_memo_t *set = &mo__memo()[(key >> (64 - MO_MEMO_BITS)) & ~1ull];
+	for (int way = 0; way < 2; way++)
+		if (mo__memo_match(&set[way], ips, n, key)) {
+			*slot = NULL;
+			*fresh = 0;
+			return set[way].id;
+		}
+	const uint64_t *stored;
+	uint32_t id = mo__intern(ips, n, mo_stacktab_hash(ips, n), slot, fresh,
+				 &stored);
+	if (stored) {
+		set[1] = set[0];
+		set[0] = (mo_memo_t){key, stored, n, id};
+	}
+	return id;
 }
 
 void mo_stacktab_publish(mo_stackslot_t *slot, uint32_t id)

@@ -32,6 +32,18 @@ MO_HIDDEN uint32_t mo_stacktab_intern(const uint64_t *ips, uint32_t n,
 				      uint64_t h, mo_stackslot_t **slot,
 				      int *fresh);
 
+/* mo_stacktab_intern() behind a per-thread memo: a stack this thread
+ * interned recently, with the same innermost frames, depth and ctx (any
+ * value that tends to tell call paths apart, e.g. the stack pointer), is
+ * recognised by comparing its frames, without hashing or probing the table.
+ * A memo hit is an exact frame-by-frame match with a published stack of
+ * the current table, so its id names this very stack.  Same contract as
+ * mo_stacktab_intern() otherwise.  Async-signal-safe as long as the thread
+ * does not reenter it (the tracker's busy flag guarantees that). */
+MO_HIDDEN uint32_t mo_stacktab_intern_ctx(const uint64_t *ips, uint32_t n,
+					  uint64_t ctx, mo_stackslot_t **slot,
+					  int *fresh);
+
 /* Makes a claimed slot visible to lookups.  Thread-safe. */
 MO_HIDDEN void mo_stacktab_publish(mo_stackslot_t *slot, uint32_t id);
 

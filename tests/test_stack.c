@@ -93,6 +93,56 @@ Test(stack, reinit_starts_afresh)
 	cr_assert_eq(fresh, 1);
 }
 
+static uint32_t intern_ctx(const uint64_t *ips, uint32_t n, uint64_t ctx,
+			   int *fresh)
+{
+	mo_stackslot_t *slot;
+	uint32_t id = mo_stacktab_intern_ctx(ips, n, ctx, &slot, fresh);
+	if (slot)
+		mo_stacktab_publish(slot, id);
+	return id;
+}
+
+Test(stack, memo_matches_whole_stacks_only)
+{
+	/* Same innermost frames, depth and context: only an outer frame
+	 * differs, so the memo key is the same for all three. */
+	uint64_t a[] = {1, 2, 3, 4}, b[] = {1, 2, 3, 5}, c[] = {1, 2, 3, 6};
+	int fresh;
+	uint32_t ia = intern_ctx(a, 4, 7, &fresh);
+	cr_assert_eq(fresh, 1);
+	cr_assert_eq(intern_ctx(a, 4, 7, &fresh), ia); /* from the table */
+	cr_assert_eq(intern_ctx(a, 4, 7, &fresh), ia); /* from the memo */
+	cr_assert_eq(fresh, 0);
+	uint32_t ib = intern_ctx(b, 4, 7, &fresh);
+	cr_assert_neq(ib, ia);
+	cr_assert_eq(intern_ctx(b, 4, 7, &fresh), ib);
+	uint32_t ic = intern_ctx(c, 4, 7, &fresh);
+	cr_assert(ic != ia && ic != ib);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(intern_ctx(a, 4, 7, &fresh), ia);
+		cr_assert_eq(intern_ctx(b, 4, 7, &fresh), ib);
+		cr_assert_eq(intern_ctx(c, 4, 7, &fresh), ic);
+		cr_assert_eq(intern_ctx(a, 3, 7, &fresh), intern(a, 3, &fresh));
+		cr_assert_eq(fresh, 0);
+	}
+	cr_assert_eq(intern(a, 4, &fresh), ia);
+}
+
+Test(stack, memo_forgets_a_previous_table)
+{
+	uint64_t a[] = {10, 20, 30};
+	int fresh;
+	intern_ctx(a, 3, 1, &fresh);
+	intern_ctx(a, 3, 1, &fresh);
+	cr_assert_eq(intern_ctx(a, 3, 1, &fresh), 1);
+	cr_assert_eq(mo_stacktab_init(), 0);
+	uint64_t b[] = {40};
+	cr_assert_eq(intern(b, 1, &fresh), 1); /* id 1 now names b */
+	cr_assert_eq(intern_ctx(a, 3, 1, &fresh), 2);
+	cr_assert_eq(fresh, 1);
+}
+
 #define NSTACKS 2000
 #define NTHREADS 4
 
