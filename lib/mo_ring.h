@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define MO_RING_MAGIC 0x31474e4952544d4full /* "OMTRING1" */
-#define MO_RING_VERSION 1
+#define MO_RING_VERSION 2
 #define MO_RING_HDR_SIZE 4096
 #define MO_RING_DEFAULT_SIZE (2u << 20)
 #define MO_RING_ENTRY_MAX (1u << 20) /* largest payload of one entry */
@@ -60,8 +60,53 @@ typedef struct mo_ring_hdr {
 	uint8_t pad2[64 - 8];
 	_Atomic uint32_t exited;   /* the tracker ran its exit hook */
 	_Atomic uint64_t dropped;  /* bytes writers gave up on (no collector) */
-	_Atomic uint64_t clock_ns; /* unused by version 1 */
+	_Atomic uint64_t clock_ns; /* unused */
+	/* Leak scan handshake (doc/leaks.md): enum mo_scan_state. */
+	_Atomic uint32_t scan_state;
 } mo_ring_hdr_t;
+
+/* mo_ring_hdr_t.scan_state.  The tracker writes MO_REC_SCAN_REQ to its
+ * ring and sets REQUESTED; the collector, on reaching that record, writes
+ * the process's live blocks to the scan file (ring path + MO_SCAN_SUFFIX)
+ * and sets READY (or DECLINED); the tracker classifies them, writes the
+ * kinds into the file and sets DONE; the collector then writes
+ * MO_REC_LEAKS at the request's place in the stream and removes the file.
+ */
+enum mo_scan_state {
+	MO_SCAN_IDLE = 0,
+	MO_SCAN_REQUESTED = 1,
+	MO_SCAN_READY = 2,
+	MO_SCAN_DONE = 3,
+	MO_SCAN_DECLINED = 4
+};
+
+#define MO_SCAN_SUFFIX ".scan"
+#define MO_SCAN_MAGIC 0x314e414353544d4full /* "OMTSCAN1" */
+
+/* The scan file: this header, then n blocks sorted by address (no two
+ * overlap), then n kind bytes (enum mo_leak_kind) the tracker fills. */
+typedef struct mo_scan_hdr {
+	uint64_t magic;
+	uint64_t n;	  /* blocks */
+	uint64_t flags;	  /* set by the tracker: MO_SCAN_* below */
+	uint64_t threads; /* set by the tracker: threads whose roots it read */
+	uint64_t reserved[4];
+} mo_scan_hdr_t;
+
+typedef struct mo_scan_block {
+	uint64_t addr, size; /* size as requested by the program */
+} mo_scan_block_t;
+
+/* mo_scan_hdr_t.flags */
+#define MO_SCAN_AT_EXIT 0x1u   /* ran at normal exit */
+#define MO_SCAN_AT_SIGNAL 0x2u /* ran in a fatal-signal handler */
+#define MO_SCAN_PARTIAL 0x4u   /* some threads could not be stopped */
+
+/* Bytes of a scan file for n blocks. */
+static inline uint64_t mo_scan_file_size(uint64_t n)
+{
+	return sizeof(mo_scan_hdr_t) + n * sizeof(mo_scan_block_t) + n;
+}
 
 static inline uint64_t mo_ring_entry_size(uint32_t payload_len)
 {

@@ -137,6 +137,9 @@ enum mo_rec_type {
 	 * free in between (events were lost): the block is gone.  Decoded as
 	 * an MO_REC_BDROP event with u.free.ptr. */
 	MO_REC_BDROP = 0x18,
+	/* (no fields) -- rings only: the tracker asks the collector for its
+	 * live blocks, to classify leaks (lib/mo_ring.h, doc/leaks.md) */
+	MO_REC_SCAN_REQ = 0x19,
 
 	MO_REC_EXT_FIRST = 0x40,
 	/* Extension kinds reserved for later work (type len:uv payload). */
@@ -144,6 +147,14 @@ enum mo_rec_type {
 	MO_REC_ACCESS_SAMPLE = 0x41,   /* memory-access sample */
 	MO_REC_POOL_ALLOC = 0x42,      /* allocation by a memopt allocator */
 	MO_REC_POOL_FREE = 0x43,       /* free into a memopt allocator */
+	/* The leak scan's result, in files only, at the place where the
+	 * process asked for it.  Payload: flags:uv (MO_SCAN_* of mo_ring.h),
+	 * threads:uv, scanned:uv (blocks classified: every block live at this
+	 * point), n:uv, then n times { dblock:uv kind:uv }: block numbers in
+	 * increasing order, each the previous one (0 at first) plus dblock,
+	 * and their enum mo_leak_kind (never MO_LEAK_REACHABLE): every live
+	 * block not listed is still reachable. */
+	MO_REC_LEAKS = 0x44,
 	MO_REC_EXT_LAST = 0x7f,
 };
 
@@ -172,6 +183,14 @@ enum mo_alloc_fn {
 	MO_FN_VALLOC = 8,
 	MO_FN_PVALLOC = 9,
 	MO_FN_COUNT_
+};
+
+/* Leak kinds, as memcheck defines them (doc/leaks.md). */
+enum mo_leak_kind {
+	MO_LEAK_REACHABLE = 0, /* still reachable */
+	MO_LEAK_POSSIBLE = 1,  /* possibly lost: only interior pointers */
+	MO_LEAK_INDIRECT = 2,  /* indirectly lost: pointed to by a lost block */
+	MO_LEAK_DEFINITE = 3   /* definitely lost */
 };
 
 /* MO_REC_PROC_START flags. */
