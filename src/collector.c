@@ -46,6 +46,7 @@
 #include "colframe.h"
 #include "collector.h"
 #include "mo_ring.h"
+#include "scanfile.h"
 #include "trace_codec.h"
 #include "trace_writer.h"
 
@@ -71,14 +72,14 @@ typedef enum mo_cs_state {
 
 /* A realloc in flight: its block left the live map at REALLOC_PRE. */
 typedef struct mo_pending {
-	uint64_t addr, block;
+	uint64_t addr, block, size;
 } mo_pending_t;
 
 /* A parent's heap at a fork, kept until the child's stream starts. */
 typedef struct mo_forksnap {
 	pid_t child;
 	uint64_t blocks; /* the parent's block count */
-	mo_addrmap_t live;
+	mo_addrmap_t live, big;
 } mo_forksnap_t;
 
 #define MO_MAX_FORKSNAPS 32
@@ -99,8 +100,11 @@ typedef struct mo_cstream {
 	uint32_t exit_kind;
 	uint64_t exit_value;
 	uint64_t wait_deadline;
-	mo_cf_t cf;	       /* frame being built */
-	mo_addrmap_t live;     /* live block address -> number (in size) */
+	mo_cf_t cf; /* frame being built */
+	/* Live blocks: address -> number (in size) and requested size (in
+	 * aux, or MO_SF_BIG_SIZE and the size in big). */
+	mo_addrmap_t live, big;
+	mo_sf_t *scan;	       /* leak scan in progress: the ring waits */
 	mo_pending_t *pending; /* reallocs in flight */
 	size_t npending, pending_cap;
 	uint64_t last_flush, last_rss, last_drain;
@@ -151,12 +155,24 @@ static void mo__note_error(mo_collect_t *c, int err)
 
 /* --- blocks ------------------------------------------------------------- */
 
-/* The number of the live block at addr, removed from the live map; 0 if
- * the address is not live. */
-static uint64_t mo__take_block(mo_cstream_t *s, uint64_t addr)
+/* A live block as the collector knows it. */
+typedef struct mo_lblock {
+	uint64_t block, size;
+} mo_lblock_t;
+
+/* The live block at addr, removed from the live map; block 0 if the
+ * address is not live. */
+static mo_lblock_t mo__take_block(mo_cstream_t *s, uint64_t addr)
 {
-	mo_addrmap_entry_t e;
-	return mo_addrmap_take(&s->live, addr, &e) ? e.size : 0;
+	mo_addrmap_entry_t e, big;
+	mo_lblock_t b = {0, 0};
+	if (!mo_addrmap_take(&s->live, addr, &e))
+		return b;
+	b.block = e.size;
+	b.size = e.aux;
+	if (e.aux == MO_SF_BIG_SIZE && mo_addrmap_take(&s->big, addr, &big))
+		b.size = big.size;
+	return b;
 }
 
 /* Before addr becomes live again: a block that still holds it is gone
@@ -164,16 +180,21 @@ static uint64_t mo__take_block(mo_cstream_t *s, uint64_t addr)
  * count towards the heap's size. */
 static int mo__drop_stale(mo_cstream_t *s, uint64_t addr)
 {
-	uint64_t block = mo__take_block(s, addr);
-	return block ? mo_cf_ref(&s->cf, MO_REC_BDROP, block) : 0;
+	mo_lblock_t b = mo__take_block(s, addr);
+	return b.block ? mo_cf_ref(&s->cf, MO_REC_BDROP, b.block) : 0;
 }
 
-static int mo__put_block(mo_cstream_t *s, uint64_t addr, uint64_t block)
+static int mo__put_block(mo_cstream_t *s, uint64_t addr, mo_lblock_t b)
 {
-	return mo_addrmap_put(&s->live, addr, block, 0, NULL);
+	uint32_t aux =
+		b.size < MO_SF_BIG_SIZE ? (uint32_t)b.size : MO_SF_BIG_SIZE;
+	int r = mo_addrmap_put(&s->live, addr, b.block, aux, NULL);
+	if (r >= 0 && aux == MO_SF_BIG_SIZE)
+		r = mo_addrmap_put(&s->big, addr, b.size, 0, NULL);
+	return r < 0 ? r : 0;
 }
 
-static int mo__pend(mo_cstream_t *s, uint64_t addr, uint64_t block)
+static int mo__pend(mo_cstream_t *s, uint64_t addr, mo_lblock_t b)
 {
 	if (s->npending == s->pending_cap) {
 		size_t cap = s->pending_cap ? 2 * s->pending_cap : 8;
@@ -183,28 +204,31 @@ static int mo__pend(mo_cstream_t *s, uint64_t addr, uint64_t block)
 		s->pending = p;
 		s->pending_cap = cap;
 	}
-	s->pending[s->npending++] = (mo_pending_t){addr, block};
+	s->pending[s->npending++] = (mo_pending_t){addr, b.block, b.size};
 	return 0;
 }
 
-/* Takes the realloc in flight for addr: its block, or 0 if there is
+/* Takes the realloc in flight for addr: its block, or block 0 if there is
  * none (the old block is then looked up among the live ones if `live`). */
-static uint64_t mo__unpend(mo_cstream_t *s, uint64_t addr, int live)
+static mo_lblock_t mo__unpend(mo_cstream_t *s, uint64_t addr, int live)
 {
 	for (size_t i = s->npending; i-- > 0;) {
 		if (s->pending[i].addr == addr) {
-			uint64_t block = s->pending[i].block;
+			mo_lblock_t b = {s->pending[i].block,
+					 s->pending[i].size};
 			s->pending[i] = s->pending[--s->npending];
-			return block;
+			return b;
 		}
 	}
-	return live ? mo__take_block(s, addr) : 0;
+	if (live)
+		return mo__take_block(s, addr);
+	return (mo_lblock_t){0, 0};
 }
 
 /* Writes a ring record about heap blocks into the frame. */
 static int mo__append_block(mo_cstream_t *s, const mo_event_t *ev)
 {
-	uint64_t block;
+	mo_lblock_t b;
 	int r;
 
 	switch (ev->type) {
@@ -213,39 +237,38 @@ static int mo__append_block(mo_cstream_t *s, const mo_event_t *ev)
 		if (r == 0)
 			r = mo_cf_alloc(&s->cf, ev->u.alloc.fn,
 					ev->u.alloc.size, ev->u.alloc.stack);
-		return r < 0 ? r
-			     : mo__put_block(s, ev->u.alloc.ptr, s->cf.blocks);
+		b = (mo_lblock_t){s->cf.blocks, ev->u.alloc.size};
+		return r < 0 ? r : mo__put_block(s, ev->u.alloc.ptr, b);
 	case MO_REC_FREE:
-		block = mo__take_block(s, ev->u.free.ptr);
-		return mo_cf_ref(&s->cf, MO_REC_BFREE, block);
+		b = mo__take_block(s, ev->u.free.ptr);
+		return mo_cf_ref(&s->cf, MO_REC_BFREE, b.block);
 	case MO_REC_REALLOC_PRE:
-		block = mo__take_block(s, ev->u.free.ptr);
-		r = mo__pend(s, ev->u.free.ptr, block);
+		b = mo__take_block(s, ev->u.free.ptr);
+		r = mo__pend(s, ev->u.free.ptr, b);
 		return r < 0 ? r
-			     : mo_cf_ref(&s->cf, MO_REC_BREALLOC_PRE, block);
+			     : mo_cf_ref(&s->cf, MO_REC_BREALLOC_PRE, b.block);
 	case MO_REC_REALLOC:
-		block = mo__unpend(s, ev->u.realloc.old_ptr, 1);
+		b = mo__unpend(s, ev->u.realloc.old_ptr, 1);
 		r = ev->u.realloc.new_ptr
 			    ? mo__drop_stale(s, ev->u.realloc.new_ptr)
 			    : 0;
 		if (r == 0)
-			r = mo_cf_realloc(&s->cf, ev->u.realloc.fn, block,
+			r = mo_cf_realloc(&s->cf, ev->u.realloc.fn, b.block,
 					  ev->u.realloc.new_ptr != 0,
 					  ev->u.realloc.size,
 					  ev->u.realloc.stack);
 		if (r < 0 || !ev->u.realloc.new_ptr)
 			return r;
-		return mo__put_block(s, ev->u.realloc.new_ptr, s->cf.blocks);
+		b = (mo_lblock_t){s->cf.blocks, ev->u.realloc.size};
+		return mo__put_block(s, ev->u.realloc.new_ptr, b);
 	default: /* MO_REC_REALLOC_FAIL: the old block is live again */
-		block = mo__unpend(s, ev->u.free.ptr, 0);
-		if (!block)
+		b = mo__unpend(s, ev->u.free.ptr, 0);
+		if (!b.block)
 			return mo_cf_ref(&s->cf, MO_REC_BREALLOC_FAIL, 0);
 		r = mo__drop_stale(s, ev->u.free.ptr);
 		if (r == 0)
-			r = mo_cf_ref(&s->cf, MO_REC_BREALLOC_FAIL, block);
-		if (r < 0)
-			return r;
-		return mo__put_block(s, ev->u.free.ptr, block);
+			r = mo_cf_ref(&s->cf, MO_REC_BREALLOC_FAIL, b.block);
+		return r < 0 ? r : mo__put_block(s, ev->u.free.ptr, b);
 	}
 }
 
@@ -273,6 +296,7 @@ static void mo__append(mo_collect_t *c, mo_cstream_t *s, const mo_event_t *ev)
 static void mo__drop_snap(mo_collect_t *c, size_t i)
 {
 	mo_addrmap_free(&c->snaps[i].live);
+	mo_addrmap_free(&c->snaps[i].big);
 	memmove(&c->snaps[i], &c->snaps[i + 1],
 		(c->nsnaps - i - 1) * sizeof(c->snaps[0]));
 	c->nsnaps--;
@@ -285,13 +309,18 @@ static void mo__snap_fork(mo_collect_t *c, const mo_cstream_t *s, pid_t child)
 	if (c->nsnaps == MO_MAX_FORKSNAPS)
 		mo__drop_snap(c, 0);
 	mo_forksnap_t *f = &c->snaps[c->nsnaps];
-	if (mo_addrmap_copy(&f->live, &s->live) < 0) {
-		mo__note_error(c, -ENOMEM);
-		return;
+	if (mo_addrmap_copy(&f->live, &s->live) < 0)
+		goto fail;
+	if (mo_addrmap_copy(&f->big, &s->big) < 0) {
+		mo_addrmap_free(&f->live);
+		goto fail;
 	}
 	f->child = child;
 	f->blocks = s->cf.blocks;
 	c->nsnaps++;
+	return;
+fail:
+	mo__note_error(c, -ENOMEM);
 }
 
 /* A forked child's stream starts with its parent's heap, if it was kept. */
@@ -301,8 +330,11 @@ static void mo__adopt_fork(mo_collect_t *c, mo_cstream_t *s)
 		if (c->snaps[i].child != s->pid)
 			continue;
 		mo_addrmap_free(&s->live);
+		mo_addrmap_free(&s->big);
 		s->live = c->snaps[i].live;
+		s->big = c->snaps[i].big;
 		mo_addrmap_init(&c->snaps[i].live);
+		mo_addrmap_init(&c->snaps[i].big);
 		mo__note_error(c, mo_cf_set_blocks(&s->cf, c->snaps[i].blocks));
 		mo__drop_snap(c, i);
 		return;
@@ -356,6 +388,72 @@ static void mo__note_record(mo_collect_t *c, mo_cstream_t *s,
 	}
 }
 
+/* --- leak scans (doc/leaks.md) ------------------------------------------ */
+
+static int mo__process_gone(mo_cstream_t *s);
+
+/* The process asked for its live blocks: writes the scan file and tells it
+ * (or declines).  Draining stops until the scan is done. */
+static void mo__scan_begin(mo_cstream_t *s)
+{
+	size_t n = strlen(s->path) + sizeof(MO_SCAN_SUFFIX);
+	char *path = malloc(n);
+	int r = -ENOMEM;
+	if (path && !s->scan && !mo__process_gone(s)) {
+		snprintf(path, n, "%s%s", s->path, MO_SCAN_SUFFIX);
+		r = mo_sf_create(&s->scan, path, &s->live, &s->big);
+	}
+	free(path);
+	atomic_store_explicit(&s->hdr->scan_state,
+			      r == 0 ? MO_SCAN_READY : MO_SCAN_DECLINED,
+			      memory_order_release);
+}
+
+typedef struct mo_emit_ctx {
+	mo_collect_t *c;
+	mo_cstream_t *s;
+} mo_emit_ctx_t;
+
+static int mo__emit_leaks(void *ctx, const uint8_t *payload, size_t len)
+{
+	mo_emit_ctx_t *e = ctx;
+	mo_event_t ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = MO_REC_LEAKS;
+	ev.u.ext.len = (uint32_t)len;
+	ev.u.ext.data = payload;
+	mo__append(e->c, e->s, &ev);
+	return 0;
+}
+
+/* Ends the scan in progress: writes its result if the tracker finished
+ * it, then removes the scan file. */
+static void mo__scan_end(mo_collect_t *c, mo_cstream_t *s)
+{
+	uint32_t st =
+		atomic_load_explicit(&s->hdr->scan_state, memory_order_acquire);
+	if (st == MO_SCAN_DONE) {
+		mo_emit_ctx_t e = {c, s};
+		mo__note_error(c, mo_sf_results(s->scan, 1u << 20,
+						mo__emit_leaks, &e));
+	}
+	mo_sf_close(s->scan);
+	s->scan = NULL;
+}
+
+/* Nonzero while s waits for its process to finish a scan. */
+static int mo__scan_pending(mo_collect_t *c, mo_cstream_t *s)
+{
+	if (!s->scan)
+		return 0;
+	if (atomic_load_explicit(&s->hdr->scan_state, memory_order_acquire) !=
+		    MO_SCAN_DONE &&
+	    !mo__process_gone(s))
+		return 1;
+	mo__scan_end(c, s);
+	return 0;
+}
+
 static void mo__transcode(mo_collect_t *c, mo_cstream_t *s, uint32_t len)
 {
 	mo_event_t ev;
@@ -363,7 +461,10 @@ static void mo__transcode(mo_collect_t *c, mo_cstream_t *s, uint32_t len)
 	mo_dec_block(&c->dec, c->entry, len);
 	while ((r = mo_dec_next(&c->dec, &ev)) == 1) {
 		mo__note_record(c, s, &ev);
-		mo__append(c, s, &ev);
+		if (ev.type == MO_REC_SCAN_REQ)
+			mo__scan_begin(s);
+		else
+			mo__append(c, s, &ev);
 	}
 	if (r < 0)
 		mo__append_u2(c, s, MO_REC_LOST, len, 0);
@@ -408,7 +509,7 @@ static uint64_t mo__drain(mo_collect_t *c, mo_cstream_t *s, int final,
 	 * batches: both lines are shared with every writer. */
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	uint64_t published = tail, head = tail, done = 0;
-	while (final || done < budget) {
+	while ((final || done < budget) && !mo__scan_pending(c, s)) {
 		if (tail == head) {
 			head = atomic_load_explicit(&h->head,
 						    memory_order_acquire);
@@ -483,8 +584,11 @@ static void mo__unmap_ring(mo_cstream_t *s)
 
 static void mo__free_blocks(mo_cstream_t *s)
 {
+	mo_sf_close(s->scan);
+	s->scan = NULL;
 	mo_cf_free(&s->cf);
 	mo_addrmap_free(&s->live);
+	mo_addrmap_free(&s->big);
 	free(s->pending);
 	s->pending = NULL;
 	s->npending = s->pending_cap = 0;
@@ -564,6 +668,7 @@ static int mo__add_stream(mo_collect_t *c, const char *name)
 	s->path = malloc(plen);
 	mo_cf_init(&s->cf);
 	mo_addrmap_init(&s->live);
+	mo_addrmap_init(&s->big);
 	int err = !s->path ? -ENOMEM : 0;
 	if (!err) {
 		snprintf(s->path, plen, "%s/%s", c->ring_dir, name);

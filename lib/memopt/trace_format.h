@@ -153,7 +153,9 @@ enum mo_rec_type {
 	 * point), n:uv, then n times { dblock:uv kind:uv }: block numbers in
 	 * increasing order, each the previous one (0 at first) plus dblock,
 	 * and their enum mo_leak_kind (never MO_LEAK_REACHABLE): every live
-	 * block not listed is still reachable. */
+	 * block not listed is still reachable.  A long list is split over
+	 * several records in a row: all but the first have
+	 * MO_LEAKS_CONTINUED in flags and add to the first one's list. */
 	MO_REC_LEAKS = 0x44,
 	MO_REC_EXT_LAST = 0x7f,
 };
@@ -192,6 +194,9 @@ enum mo_leak_kind {
 	MO_LEAK_INDIRECT = 2,  /* indirectly lost: pointed to by a lost block */
 	MO_LEAK_DEFINITE = 3   /* definitely lost */
 };
+
+/* MO_REC_LEAKS flags beyond the MO_SCAN_* bits of lib/mo_ring.h. */
+#define MO_LEAKS_CONTINUED 0x100u
 
 /* MO_REC_PROC_START flags. */
 #define MO_PROC_FORKED 0x1u /* started by fork(); see MO_REC_FORK */
