@@ -66,8 +66,11 @@
  * Speed: a word is first compared with [lowest start, highest end); inside,
  * a bucket table (one bucket per ~2 blocks over that span) narrows the
  * binary search over the sorted blocks to the few blocks near the word.
- * Memory is read through the callback in chunks of up to 16 KiB.  All
- * state lives in the caller's work memory; no recursion, no allocation.
+ * Candidate words are looked up 64 at a time in stages with prefetches, so
+ * that their cache misses overlap.  Memory is read through the callback in
+ * chunks of up to 16 KiB.  Every block is scanned once in all.  All state
+ * lives in the caller's work memory (mark stack of n entries, n state
+ * bytes, the bucket table, a read buffer); no recursion, no allocation.
  */
 #include "config.h"
 

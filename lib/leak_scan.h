@@ -22,15 +22,16 @@ typedef int (*mo_ls_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
 
 typedef struct mo_ls mo_ls_t;
 
-/* Bytes of scratch memory a scan of n blocks needs (for mo_ls_init), about
- * 11 bytes per block plus 16 KiB; 0 if n is too large (2^32 blocks). */
+/* Bytes of scratch memory a scan of n blocks needs (for mo_ls_init): at
+ * most 9 bytes per block plus 17 KiB; 0 if n is too large (2^32 blocks). */
 size_t mo_ls_work_size(size_t n);
 
 /* Prepares a scan of blocks[0..n) (sorted by address, none overlapping;
  * borrowed until mo_ls_finish) writing one enum mo_leak_kind per block to
  * kinds[0..n).  work is mo_ls_work_size(n) bytes, 16-byte aligned, owned
  * by the caller; the returned scanner lives inside it.  read is used for
- * every byte the scan looks at, roots and blocks alike. */
+ * every byte the scan looks at, roots and blocks alike.  Returns NULL if
+ * work or read is NULL or n is too large. */
 mo_ls_t *mo_ls_init(void *work, const mo_scan_block_t *blocks, size_t n,
 		    uint8_t *kinds, mo_ls_read_fn read, void *ctx);
 
