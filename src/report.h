@@ -42,8 +42,9 @@ void mo_report_title(FILE *out, const mo_proc_t *p);
 void mo_report_stack(FILE *out, const mo_an_t *an, mo_sym_t *sym,
 		     uint32_t stack);
 
-/* A loss record's line: "SIZE in N blocks KIND[, suppressed by ENTRY]",
- * indented two columns (supp gives the entry's text; may be NULL). */
+/* A loss record's line, "SIZE in N blocks KIND[, suppressed]", indented
+ * two columns; a suppressed one adds "    suppression: ENTRY" (the
+ * entry's text from supp, which may be NULL). */
 void mo_report_loss(FILE *out, const mo_leak_rec_t *r, const mo_supp_t *supp);
 
 /* "1.5 KiB (1,536 bytes)", or "512 B" below 1 KiB, into buf. */

@@ -323,14 +323,12 @@ void mo_report_loss(FILE *out, const mo_leak_rec_t *r, const mo_supp_t *supp)
 
 	mo_report_size(size, sizeof(size), r->loss.bytes);
 	mo_fmt_count(blocks, sizeof(blocks), r->loss.blocks);
+	mo__linef(out, "  %s in %s %s %s%s", size, blocks,
+		  mo__plural(r->loss.blocks, "block", "blocks"),
+		  mo_supp_kind_text(r->loss.kind),
+		  r->supp >= 0 ? ", suppressed" : "");
 	if (r->supp >= 0)
-		mo__linef(out, "  %s in %s %s %s, suppressed by %s", size,
-			  blocks, mo__plural(r->loss.blocks, "block", "blocks"),
-			  mo_supp_kind_text(r->loss.kind), entry ? entry : "?");
-	else
-		mo__linef(out, "  %s in %s %s %s", size, blocks,
-			  mo__plural(r->loss.blocks, "block", "blocks"),
-			  mo_supp_kind_text(r->loss.kind));
+		mo__linef(out, "    suppression: %s", entry ? entry : "?");
 }
 
 static void mo__total_line(FILE *out, const char *label,
