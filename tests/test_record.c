@@ -439,7 +439,8 @@ Test(record, basic_every_interposed_function)
 	}
 
 	/* Symbolization of the program's own frames. */
-	frame = frame_of(mo_run_json_get(proc, "live_at_exit"), "leak_small", 0);
+	frame = frame_of(mo_run_json_get(proc, "live_at_exit"), "leak_small",
+			 0);
 	cr_expect(str_ends_with(json_str(frame, "file"), "tp_basic.c"),
 		  "leak_small's frame should be in tp_basic.c");
 	cr_expect_gt(mo_run_json_int(frame, "line"), 0, "line number");
@@ -524,8 +525,8 @@ static void check_threads_once(int iteration, const char *const *env)
 	/* glibc's per-thread TLS vectors, allocated under start_threads(). */
 	mo_run_sum_sites(mo_run_json_get(proc, "top_allocations"),
 			 "start_threads", -1, &tls);
-	mo_run_sum_sites(mo_run_json_get(proc, "live_at_exit"), "start_threads", -1,
-			 &tls_live);
+	mo_run_sum_sites(mo_run_json_get(proc, "live_at_exit"), "start_threads",
+			 -1, &tls_live);
 	cr_expect_eq(tls.allocations, nthreads,
 		     "%s: %" PRId64 " allocations under pthread_create, "
 		     "expected one per thread (%d)",

@@ -22,7 +22,7 @@
 
 #define PROG MO_BUILDDIR "/tests/programs/inline_prog"
 #define BIG 9007199254740993ull /* 2^53 + 1: not a double */
-#define MO_SCAN_AT_EXIT_FLAG 1u	/* MO_SCAN_AT_EXIT of mo_ring.h */
+#define MO_SCAN_AT_EXIT_FLAG 1u /* MO_SCAN_AT_EXIT of mo_ring.h */
 
 static mo_sym_t *sym;
 static mo_an_t *an;
@@ -767,8 +767,7 @@ static void check_loss(const cJSON *rec, const char *kind, uint64_t bytes,
 
 Test(report, json_leak_summary_and_records)
 {
-	mo_report_opts_t opts = {.top = 2,
-				 .leak_kinds = MO_LEAK_SHOW_DEFAULT};
+	mo_report_opts_t opts = {.top = 2, .leak_kinds = MO_LEAK_SHOW_DEFAULT};
 	cJSON *doc = render_json(&opts, NULL), *p, *sum, *list, *d;
 
 	p = proc(doc, 0);
@@ -844,15 +843,15 @@ Test(report, text_leak_sections)
 {
 	mo_supp_t *supp = mo_supp_new();
 	static const char text[] = "leak:inline_prog\n";
-	mo_report_opts_t opts = {.top = 2,
-				 .leak_kinds = MO_LEAK_SHOW_DEFAULT};
+	mo_report_opts_t opts = {.top = 2, .leak_kinds = MO_LEAK_SHOW_DEFAULT};
 	char *out = render(0, &opts), *lines[400];
 	size_t n = split_lines(out, lines, 400);
 	int i = find_line(lines, n, "LEAK SUMMARY:");
 
 	cr_assert_geq(i, 0);
-	cr_assert_str_eq(lines[i + 1],
-			 "   definitely lost: 2.0 KiB (2,000 bytes) in 1 block");
+	cr_assert_str_eq(
+		lines[i + 1],
+		"   definitely lost: 2.0 KiB (2,000 bytes) in 1 block");
 	cr_assert_str_eq(lines[i + 2], "   indirectly lost: 0 B in 0 blocks");
 	cr_assert_str_eq(lines[i + 3], "     possibly lost: 0 B in 0 blocks");
 	cr_assert_str_eq(lines[i + 4], "   still reachable: 500 B in 1 block");
@@ -897,7 +896,8 @@ Test(report, text_leak_sections)
 	opts.show_suppressed = 0;
 	out = render(0, &opts);
 	n = split_lines(out, lines, 400);
-	assert_line(lines, n, "LOSS RECORDS (definite,indirect,possible): none");
+	assert_line(lines, n,
+		    "LOSS RECORDS (definite,indirect,possible): none");
 	free(out);
 	mo_supp_free(supp);
 }
