@@ -24,12 +24,6 @@
 
 #define MO_TRACKER_NAME "libmemopt_tracker.so"
 
-typedef struct mo_record_opts {
-	const char *output;
-	int follow_fork;
-	int quiet;
-} mo_record_opts_t;
-
 static void mo__record_usage(FILE *out)
 {
 	fputs("usage: memopt record [-o FILE] [--no-follow-fork] [-q] [--] "
@@ -386,15 +380,10 @@ static void mo__summary(const char *path, size_t nstreams)
 		nstreams, nstreams == 1 ? "" : "es");
 }
 
-int mo_cmd_record(int argc, char **argv)
+int mo_record_run(const mo_record_opts_t *o, char **argv, int *prog_status)
 {
-	mo_record_opts_t o;
-	int status = 0;
-	int first = mo__parse_record_args(argc, argv, &o, &status);
-	if (first < 0)
-		return status;
 	char path[PATH_MAX], tracker[PATH_MAX], ring_dir[PATH_MAX];
-	status = mo__check_program(argv[first], path, sizeof(path));
+	int status = mo__check_program(argv[0], path, sizeof(path));
 	if (status)
 		return status;
 	if (mo__find_tracker(tracker, sizeof(tracker)) != 0) {
@@ -403,10 +392,10 @@ int mo_cmd_record(int argc, char **argv)
 			     MO_TRACKER_NAME);
 		return MO_XIT_FAILED;
 	}
-	int err = mo__rotate_output(o.output);
+	int err = mo__rotate_output(o->output);
 	if (err) {
-		mo_cli_error("cannot rename %s to %s.old: %s", o.output,
-			     o.output, strerror(-err));
+		mo_cli_error("cannot rename %s to %s.old: %s", o->output,
+			     o->output, strerror(-err));
 		return MO_XIT_FAILED;
 	}
 	err = mo__make_ring_dir(ring_dir, sizeof(ring_dir));
@@ -417,19 +406,18 @@ int mo_cmd_record(int argc, char **argv)
 		return MO_XIT_FAILED;
 	}
 	mo_collect_t *col;
-	err = mo_collect_new(&col, o.output, ring_dir);
+	err = mo_collect_new(&col, o->output, ring_dir);
 	if (err) {
-		mo_cli_error("cannot create %s: %s", o.output, strerror(-err));
+		mo_cli_error("cannot create %s: %s", o->output, strerror(-err));
 		rmdir(ring_dir);
 		return MO_XIT_FAILED;
 	}
-	pid_t pid =
-		mo__spawn(path, argv + first, tracker, ring_dir, o.follow_fork);
+	pid_t pid = mo__spawn(path, argv, tracker, ring_dir, o->follow_fork);
 	if (pid < 0) {
-		mo_cli_error("cannot execute %s: %s", argv[first],
+		mo_cli_error("cannot execute %s: %s", argv[0],
 			     strerror((int)-pid));
 		mo_collect_finish(col, NULL);
-		unlink(o.output);
+		unlink(o->output);
 		mo__remove_ring_dir(ring_dir);
 		return pid == -ENOENT ? MO_XIT_NOT_FOUND : MO_XIT_CANNOT_RUN;
 	}
@@ -443,10 +431,23 @@ int mo_cmd_record(int argc, char **argv)
 	if (!err)
 		err = ferr;
 	if (err && err != -EINTR) {
-		mo_cli_error("writing %s failed: %s", o.output, strerror(-err));
+		mo_cli_error("writing %s failed: %s", o->output,
+			     strerror(-err));
 		return MO_XIT_FAILED;
 	}
-	if (!o.quiet)
-		mo__summary(o.output, nstreams);
-	return mo__exit_status(ws);
+	if (!o->quiet)
+		mo__summary(o->output, nstreams);
+	*prog_status = mo__exit_status(ws);
+	return 0;
+}
+
+int mo_cmd_record(int argc, char **argv)
+{
+	mo_record_opts_t o;
+	int status = 0;
+	int first = mo__parse_record_args(argc, argv, &o, &status);
+	if (first < 0)
+		return status;
+	int err = mo_record_run(&o, argv + first, &status);
+	return err ? err : status;
 }

@@ -24,17 +24,36 @@ typedef struct mo_report_args {
 	const char *input;
 	int json;
 	unsigned top;
+	int check;
+	int show_suppressed;
+	unsigned show_kinds;
+	mo_cli_gate_t g;
 } mo_report_args_t;
 
 static void mo__report_usage(FILE *out)
 {
-	fputs("usage: memopt report [-i FILE] [--json] [--top N]\n"
+	fputs("usage: memopt report [-i FILE] [--json] [--top N] [leak "
+	      "options]\n"
+	      "       memopt report --check [-i FILE] [gate options]\n"
 	      "  -i, --input FILE   trace to read (default memopt.data)\n"
 	      "      --json         print one JSON document\n"
 	      "      --top N        call sites per list (default 10)\n"
+	      "      --show-leak-kinds LIST  loss records listed (default\n"
+	      "                     definite,indirect,possible; all, none)\n"
+	      "      --show-suppressed       list suppressed loss records too\n"
+	      "      --suppressions FILE     leak:PATTERN lines (repeatable)\n"
+	      "      --no-default-suppressions  no built-in suppressions\n"
+	      "      --check        no report: check limits, verdict on "
+	      "stderr\n"
+	      "      --leak-kinds LIST       kinds gated (default "
+	      "definite,possible)\n"
+	      "      --max-leak SIZE         leaked bytes allowed (default 0)\n"
+	      "      --max-peak SIZE         peak heap allowed (default none)\n"
+	      "      --error-exitcode N      status if the check fails "
+	      "(default 23)\n"
 	      "exit status: 0 ok, 1 error, 2 usage, 3 trace unreadable, "
 	      "4 trace damaged\n"
-	      "(the intact part is reported)\n",
+	      "(the intact part is reported), N (23) check failed\n",
 	      out);
 }
 
@@ -57,15 +76,47 @@ static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
 		{"json", no_argument, NULL, 'j'},
 		{"top", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		{"check", no_argument, NULL, MO_OPT_CHECK},
+		{"show-suppressed", no_argument, NULL, MO_OPT_SHOW_SUPPRESSED},
+		{"show-leak-kinds", required_argument, NULL,
+		 MO_OPT_SHOW_LEAK_KINDS},
+		MO_CLI_GATE_LONGOPTS,
 		{NULL, 0, NULL, 0}};
 	a->input = "memopt.data";
 	a->json = 0;
 	a->top = 10;
+	a->check = 0;
+	a->show_suppressed = 0;
+	a->show_kinds = MO_LEAK_SHOW_DEFAULT;
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+		int g = mo_cli_gate_opt(&a->g, c, optarg, "report");
+		if (g < 0) {
+			*status = MO_XIT_USAGE;
+			return -1;
+		}
+		if (g > 0)
+			continue;
 		switch (c) {
+		case MO_OPT_CHECK:
+			a->check = 1;
+			break;
+		case MO_OPT_SHOW_SUPPRESSED:
+			a->show_suppressed = 1;
+			break;
+		case MO_OPT_SHOW_LEAK_KINDS:
+			if (mo_supp_parse_kinds(optarg, &a->show_kinds) < 0) {
+				mo_cli_error("report: --show-leak-kinds needs "
+					     "a list of definite, indirect, "
+					     "possible, reachable, all, none; "
+					     "not '%s'",
+					     optarg);
+				*status = MO_XIT_USAGE;
+				return -1;
+			}
+			break;
 		case 'i':
 			a->input = optarg;
 			break;
@@ -99,6 +150,17 @@ static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
 		mo_cli_error("report: unexpected argument '%s' (the trace is "
 			     "given with -i)",
 			     argv[optind]);
+		*status = MO_XIT_USAGE;
+		return -1;
+	}
+	if (a->g.gate_opts && !a->check) {
+		mo_cli_error("report: --leak-kinds, --max-leak, --max-peak and "
+			     "--error-exitcode need --check");
+		*status = MO_XIT_USAGE;
+		return -1;
+	}
+	if (a->check && a->json) {
+		mo_cli_error("report: --check and --json cannot be combined");
 		*status = MO_XIT_USAGE;
 		return -1;
 	}
@@ -193,48 +255,96 @@ static int mo__damaged(const mo_tr_damage_t *d)
 	return d->truncated || d->corrupt_frames || d->skipped_bytes;
 }
 
-int mo_cmd_report(int argc, char **argv)
+void mo_trace_an_free(mo_trace_an_t *t)
 {
-	mo_report_args_t a;
-	int status = 0;
-	if (mo__parse_report_args(argc, argv, &a, &status) < 0)
-		return status;
+	mo_an_free(t->an);
+	mo_sym_free(t->sym);
+	mo_tr_close(t->reader);
+	memset(t, 0, sizeof(*t));
+}
+
+int mo_trace_an_load(const char *path, mo_trace_an_t *t)
+{
+	memset(t, 0, sizeof(*t));
 	/* Symbols come from local files only, unless the user opts in to
 	 * debuginfod downloads. */
 	const char *dbg = getenv("MEMOPT_DEBUGINFOD");
 	if (!dbg || strcmp(dbg, "1") != 0)
 		unsetenv("DEBUGINFOD_URLS");
-	mo_tr_t *r = NULL;
-	int err = mo_tr_open(&r, a.input);
+	int err = mo_tr_open(&t->reader, path);
 	if (err)
-		return mo__open_error(a.input, err);
-	mo_sym_t *sym = mo_sym_new();
-	mo_an_t *an = sym ? mo_an_new(sym) : NULL;
-	if (!an) {
+		return mo__open_error(path, err);
+	t->sym = mo_sym_new();
+	t->an = t->sym ? mo_an_new(t->sym) : NULL;
+	if (!t->an) {
 		mo_cli_error("out of memory");
-		status = MO_XIT_ERROR;
-		goto out;
+		return MO_XIT_ERROR;
 	}
-	err = mo__analyse(r, an);
+	err = mo__analyse(t->reader, t->an);
 	if (err < 0) {
-		mo_cli_error("reading %s failed: %s", a.input,
-			     mo_strerror(err));
-		status = MO_XIT_ERROR;
+		mo_cli_error("reading %s failed: %s", path, mo_strerror(err));
+		return MO_XIT_ERROR;
+	}
+	mo_an_finish(t->an);
+	return 0;
+}
+
+int mo_trace_an_damaged(const char *path, const mo_trace_an_t *t)
+{
+	const mo_tr_damage_t *d = mo_tr_damage(t->reader);
+	if (!mo__damaged(d))
+		return 0;
+	mo__warn_damage(path, d);
+	return 1;
+}
+
+int mo_cmd_report(int argc, char **argv)
+{
+	mo_report_args_t a;
+	mo_trace_an_t t = {0};
+	mo_supp_t *supp = NULL;
+	int status = 0;
+	mo_cli_gate_init(&a.g);
+	if (mo__parse_report_args(argc, argv, &a, &status) < 0)
+		goto out;
+	supp = mo_cli_suppressions(&a.g, &status);
+	if (!supp)
+		goto out;
+	status = mo_trace_an_load(a.input, &t);
+	if (status)
+		goto out;
+	if (a.check) {
+		int failed =
+			mo_gate_check(&a.g.gate, t.an, t.sym, supp, stderr);
+		if (failed < 0) {
+			mo_cli_error("checking failed: %s",
+				     mo_strerror(failed));
+			status = MO_XIT_ERROR;
+			goto out;
+		}
+		mo__warn_mismatches(t.sym);
+		int damaged = mo_trace_an_damaged(a.input, &t);
+		if (failed && a.g.error_exitcode)
+			status = a.g.error_exitcode;
+		else if (damaged)
+			status = MO_XIT_DAMAGED;
 		goto out;
 	}
-	mo_an_finish(an);
-	const mo_tr_damage_t *d = mo_tr_damage(r);
+	const mo_tr_damage_t *d = mo_tr_damage(t.reader);
 	unsigned major, minor;
-	mo_tr_version(r, &major, &minor);
+	mo_tr_version(t.reader, &major, &minor);
 	mo_report_opts_t opts = {
 		.top = a.top,
 		.trace_path = a.input,
 		.damage = mo__damaged(d) ? d : NULL,
 		.format_major = major,
 		.format_minor = minor,
+		.supp = supp,
+		.leak_kinds = a.show_kinds,
+		.show_suppressed = a.show_suppressed,
 	};
-	err = a.json ? mo_report_json(stdout, an, sym, &opts)
-		     : mo_report_text(stdout, an, sym, &opts);
+	int err = a.json ? mo_report_json(stdout, t.an, t.sym, &opts)
+			 : mo_report_text(stdout, t.an, t.sym, &opts);
 	if (!err && fflush(stdout) != 0)
 		err = -errno;
 	if (err) {
@@ -242,14 +352,12 @@ int mo_cmd_report(int argc, char **argv)
 		status = MO_XIT_ERROR;
 		goto out;
 	}
-	mo__warn_mismatches(sym);
-	if (opts.damage) {
-		mo__warn_damage(a.input, d);
+	mo__warn_mismatches(t.sym);
+	if (mo_trace_an_damaged(a.input, &t))
 		status = MO_XIT_DAMAGED;
-	}
 out:
-	mo_an_free(an);
-	mo_sym_free(sym);
-	mo_tr_close(r);
+	mo_supp_free(supp);
+	mo_trace_an_free(&t);
+	mo_cli_gate_free(&a.g);
 	return status;
 }

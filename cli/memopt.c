@@ -27,9 +27,12 @@ static void mo__usage(FILE *out)
 	      "  record [-o FILE] [--no-follow-fork] [-q] [--] PROG [ARGS...]\n"
 	      "         run PROG under the tracker and write a trace "
 	      "(memopt.data)\n"
-	      "  report [-i FILE] [--json] [--top N]\n"
+	      "  report [-i FILE] [--json] [--top N] [--check ...]\n"
 	      "         peak heap and who holds it, leaks, temporary "
 	      "allocations\n"
+	      "  check [options] [--] PROG [ARGS...]\n"
+	      "         record PROG, then fail (status 23) on leaks or a "
+	      "peak over a limit\n"
 	      "  help [COMMAND]   show usage (see also man memopt)\n"
 	      "\n"
 	      "options: --help, --version\n",
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
 		return mo_cmd_record(argc - 1, argv + 1);
 	if (strcmp(cmd, "report") == 0)
 		return mo_cmd_report(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return mo_cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("memopt %s\n", PACKAGE_VERSION);
 		return MO_XIT_OK;
@@ -57,6 +62,8 @@ int main(int argc, char **argv)
 			return mo_cmd_record(2, help);
 		if (strcmp(argv[2], "report") == 0)
 			return mo_cmd_report(2, help);
+		if (strcmp(argv[2], "check") == 0)
+			return mo_cmd_check(2, help);
 		mo_cli_error("no help for unknown command '%s'", argv[2]);
 		return MO_XIT_USAGE;
 	}

@@ -67,7 +67,9 @@ typedef struct mo__proc {
 	uint64_t last_id; /* cache of the last stack_ids lookup */
 	uint32_t last_site;
 	int last_valid;
-	int started; /* MO_REC_PROC_START seen */
+	int started;	   /* MO_REC_PROC_START seen */
+	mo_loss_t *losses; /* from the last valid MO_REC_LEAKS */
+	size_t nlosses;
 } mo__proc_t;
 
 typedef struct mo__stack {
@@ -575,6 +577,7 @@ static void mo__proc_free(mo__proc_t *p)
 	mo_addrmap_free(&p->stack_ids);
 	free(p->mods);
 	free(p->mod_strings);
+	free(p->losses);
 	free(p);
 }
 
@@ -878,6 +881,174 @@ static int mo__on_realloc_fail(mo__proc_t *p, uint64_t ptr)
 	return 0;
 }
 
+/* --- leak scan results -------------------------------------------------- */
+
+/* Reads an unsigned LEB128 varint of at most 10 bytes that fits in 64
+ * bits; returns 0 if it is truncated or too long. */
+static int mo__get_uv(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; p < end && shift < 70; shift += 7) {
+		uint8_t b = *p++;
+		if (shift == 63 && b > 1)
+			return 0;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*pp = p;
+			*out = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Checks a MO_REC_LEAKS payload: the header fields, then n strictly
+ * increasing block numbers >= 1 with kinds 1..3, and nothing after them.
+ * Returns 1 with the header and the start of the list, or 0. */
+static int mo__check_leaks(const uint8_t *p, const uint8_t *end,
+			   uint64_t hdr[4], const uint8_t **list)
+{
+	uint64_t block = 0, d, kind;
+
+	for (int i = 0; i < 4; i++)
+		if (!mo__get_uv(&p, end, &hdr[i]))
+			return 0;
+	if (hdr[3] > (uint64_t)(end - p) / 2) /* >= 2 bytes per block */
+		return 0;
+	*list = p;
+	for (uint64_t i = 0; i < hdr[3]; i++) {
+		if (!mo__get_uv(&p, end, &d) || !mo__get_uv(&p, end, &kind))
+			return 0;
+		if (d == 0 || block + d < block || kind < MO_LEAK_POSSIBLE ||
+		    kind > MO_LEAK_DEFINITE)
+			return 0;
+		block += d;
+	}
+	return p == end;
+}
+
+/* The loss record of (site, kind) in *recs, created empty on first use;
+ * idx maps site * 4 + kind to its index.  Returns NULL on ENOMEM. */
+static mo_loss_t *mo__loss(mo_addrmap_t *idx, mo_loss_t **recs, size_t *n,
+			   size_t *cap, const mo__heap_t *h, uint32_t site,
+			   int kind)
+{
+	uint64_t key = (uint64_t)site * 4 + (uint64_t)kind;
+	const mo_addrmap_entry_t *e = mo_addrmap_get(idx, key);
+	mo_loss_t *r;
+
+	if (e)
+		return &(*recs)[e->aux];
+	if (*n >= UINT32_MAX)
+		return NULL;
+	r = mo__grow(*recs, cap, *n + 1, sizeof(*r));
+	if (!r)
+		return NULL;
+	*recs = r;
+	if (mo_addrmap_put(idx, key, 0, (uint32_t)*n, NULL) < 0)
+		return NULL;
+	r = &(*recs)[(*n)++];
+	r->stack = h->sites[site].stack;
+	r->kind = kind;
+	r->bytes = r->blocks = 0;
+	return r;
+}
+
+static int mo__cmp_loss(const void *a, const void *b)
+{
+	const mo_loss_t *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	if (x->blocks != y->blocks)
+		return x->blocks > y->blocks ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind > y->kind ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* MO_REC_LEAKS: every block live now is classified, the listed ones with
+ * their kind, all others still reachable.  A malformed record is counted
+ * and ignored (an earlier valid one stays). */
+static int mo__on_leaks(mo__proc_t *p, const mo_event_t *ev)
+{
+	const uint8_t *q, *end = ev->u.ext.data + ev->u.ext.len;
+	const mo__heap_t *h = &p->heap;
+	mo_addrmap_t idx;
+	mo_loss_t *recs = NULL, *r;
+	size_t n = 0, cap = 0, kept = 0;
+	uint64_t hdr[4], block = 0, d, kind, unknown = 0;
+	int ret = -ENOMEM;
+
+	if (!ev->u.ext.data || !mo__check_leaks(ev->u.ext.data, end, hdr, &q)) {
+		p->pub.leak_bad_records++;
+		return 0;
+	}
+	mo_addrmap_init(&idx);
+	/* Start from the sites' live figures, all still reachable. */
+	for (uint32_t s = 0; s < h->nsites; s++) {
+		if (!h->sites[s].live_blocks)
+			continue;
+		r = mo__loss(&idx, &recs, &n, &cap, h, s, MO_LEAK_REACHABLE);
+		if (!r)
+			goto out;
+		r->bytes = h->sites[s].live_bytes;
+		r->blocks = h->sites[s].live_blocks;
+	}
+	for (uint64_t i = 0; i < hdr[3]; i++) {
+		const mo_addrmap_entry_t *e;
+		mo_loss_t *from;
+		uint64_t size;
+		uint32_t site;
+
+		mo__get_uv(&q, end, &d); /* checked above */
+		mo__get_uv(&q, end, &kind);
+		block += d;
+		e = mo_addrmap_get(&h->live, block);
+		if (!e)
+			e = mo_addrmap_get(&h->pending, block);
+		if (!e) {
+			unknown++;
+			continue;
+		}
+		size = e->size;
+		site = e->aux;
+		r = mo__loss(&idx, &recs, &n, &cap, h, site, (int)kind);
+		if (!r)
+			goto out;
+		from = mo__loss(&idx, &recs, &n, &cap, h, site,
+				MO_LEAK_REACHABLE);
+		if (!from)
+			goto out;
+		r = &recs[mo_addrmap_get(&idx, (uint64_t)site * 4 + kind)->aux];
+		from->bytes -= size;
+		from->blocks--;
+		r->bytes += size;
+		r->blocks++;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].blocks)
+			recs[kept++] = recs[i];
+	if (kept > 1)
+		qsort(recs, kept, sizeof(*recs), mo__cmp_loss);
+	free(p->losses);
+	p->losses = recs;
+	p->nlosses = kept;
+	recs = NULL;
+	p->pub.has_leaks = 1;
+	p->pub.leak_flags = hdr[0];
+	p->pub.leak_threads = hdr[1];
+	p->pub.leak_scanned = hdr[2];
+	p->pub.leak_unknown_blocks = unknown;
+	ret = 0;
+out:
+	free(recs);
+	mo_addrmap_free(&idx);
+	return ret;
+}
+
 /* --- public API ---------------------------------------------------------- */
 
 mo_an_t *mo_an_new(mo_sym_t *sym)
@@ -963,6 +1134,8 @@ int mo_an_feed(mo_an_t *an, const mo_event_t *ev)
 	case MO_REC_END:
 		p->pub.ended = 1;
 		return 0;
+	case MO_REC_LEAKS:
+		return mo__on_leaks(p, ev);
 	default: /* extension records and unknown kinds */
 		return 0;
 	}
@@ -1113,4 +1286,14 @@ const mo_rawframe_t *mo_an_stack(const mo_an_t *an, uint32_t stack, uint32_t *n)
 size_t mo_an_nsites(const mo_an_t *an, size_t i)
 {
 	return i < an->nprocs ? an->procs[i]->heap.nsites : 0;
+}
+
+const mo_loss_t *mo_an_losses(const mo_an_t *an, size_t i, size_t *n)
+{
+	if (i >= an->nprocs || !an->procs[i]->pub.has_leaks) {
+		*n = 0;
+		return NULL;
+	}
+	*n = an->procs[i]->nlosses;
+	return an->procs[i]->losses;
 }

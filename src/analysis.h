@@ -56,7 +56,22 @@ typedef struct mo_proc {
 	uint64_t double_allocs;	 /* allocations of an address already live
 				  * (the old block is dropped uncounted) */
 	uint64_t unknown_stacks; /* allocations naming a stack id never sent */
+	/* Leak scan (MO_REC_LEAKS; the last valid one of the stream wins). */
+	int has_leaks;		      /* a valid MO_REC_LEAKS was seen */
+	uint64_t leak_flags;	      /* its MO_SCAN_* flags (mo_ring.h) */
+	uint64_t leak_threads;	      /* threads whose roots were scanned */
+	uint64_t leak_scanned;	      /* blocks the scan classified */
+	uint64_t leak_bad_records;    /* malformed MO_REC_LEAKS, ignored */
+	uint64_t leak_unknown_blocks; /* listed blocks that were not live */
 } mo_proc_t;
+
+/* A loss record: the blocks of one leak kind allocated from one stack, as
+ * classified by the process's last MO_REC_LEAKS. */
+typedef struct mo_loss {
+	uint32_t stack; /* analysis-wide stack index (mo_an_stack) */
+	int kind;	/* enum mo_leak_kind */
+	uint64_t bytes, blocks;
+} mo_loss_t;
 
 /* Sort keys for mo_an_top(). */
 typedef enum mo_an_key {
@@ -106,5 +121,12 @@ size_t mo_an_nsites(const mo_an_t *an, size_t i);
  * number and the returned array lives as long as an. */
 const mo_rawframe_t *mo_an_stack(const mo_an_t *an, uint32_t stack,
 				 uint32_t *n);
+
+/* Loss records of process i (every block live at its last MO_REC_LEAKS,
+ * still reachable ones included), largest bytes first, then more blocks,
+ * more severe kind, smaller stack index.  Sets *n; returns NULL with *n =
+ * 0 when the process has no leak data (mo_proc_t.has_leaks).  The array
+ * lives until the next mo_an_feed() or mo_an_free(). */
+const mo_loss_t *mo_an_losses(const mo_an_t *an, size_t i, size_t *n);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "mo_ring.h"
 #include "report.h"
 
 #define MO__MAX_INLINE 32
@@ -136,20 +137,7 @@ static cJSON *mo__json_frame(mo__json_t *j, const mo_frame_t *f)
 /* Source frames of one recorded return address, innermost first. */
 static int mo__resolve(mo_sym_t *sym, const mo_rawframe_t *rf, mo_frame_t *out)
 {
-	int n = 0;
-
-	if (sym)
-		n = mo_sym_resolve(sym, rf->module, rf->vaddr, rf->address, out,
-				   MO__MAX_INLINE);
-	if (n < 1) {
-		memset(out, 0, sizeof(*out));
-		out->address = rf->address;
-		out->module = sym && rf->module >= 0
-				      ? mo_sym_module_path(sym, rf->module)
-				      : "?";
-		n = 1;
-	}
-	return n;
+	return mo_supp_resolve(sym, rf, out, MO__MAX_INLINE);
 }
 
 static cJSON *mo__json_stack(mo__json_t *j, uint32_t stack)
@@ -224,6 +212,76 @@ static cJSON *mo__json_summary(mo__json_t *j, const mo_proc_t *p)
 	return o;
 }
 
+static cJSON *mo__json_total(mo__json_t *j, const mo_leak_total_t *t)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	mo__put_u64(j, o, "bytes", t->bytes);
+	mo__put_u64(j, o, "blocks", t->blocks);
+	return o;
+}
+
+/* "leak_summary" (null without leak data) and "leaks" of process i. */
+static void mo__json_leaks(mo__json_t *j, cJSON *o, size_t i)
+{
+	const mo_report_opts_t *opts = j->opts;
+	cJSON *sum, *arr = cJSON_CreateArray();
+	mo_leaks_t l;
+
+	if (mo_supp_leaks(opts->supp, j->an, j->sym, i, &l) < 0) {
+		j->nomem = 1;
+		cJSON_Delete(arr);
+		return;
+	}
+	if (!l.present) {
+		mo__put(j, o, "leak_summary", cJSON_CreateNull());
+		mo__put(j, o, "leaks", arr);
+		return;
+	}
+	sum = cJSON_CreateObject();
+	for (int k = MO_LEAK_DEFINITE; k >= MO_LEAK_REACHABLE; k--)
+		mo__put(j, sum, mo_supp_kind_key(k),
+			mo__json_total(j, &l.kind[k]));
+	mo__put(j, sum, "suppressed", mo__json_total(j, &l.suppressed));
+	mo__put(j, o, "leak_summary", sum);
+	for (size_t k = 0; k < l.n && !j->nomem; k++) {
+		const mo_leak_rec_t *r = &l.recs[k];
+		cJSON *rec;
+
+		if (!(opts->leak_kinds & MO_LEAK_BIT(r->loss.kind)) ||
+		    (r->supp >= 0 && !opts->show_suppressed))
+			continue;
+		rec = cJSON_CreateObject();
+		mo__put(j, rec, "kind",
+			cJSON_CreateString(mo_supp_kind_key(r->loss.kind)));
+		mo__put_u64(j, rec, "bytes", r->loss.bytes);
+		mo__put_u64(j, rec, "blocks", r->loss.blocks);
+		mo__put(j, rec, "suppressed", cJSON_CreateBool(r->supp >= 0));
+		mo__put(j, rec, "stack", mo__json_stack(j, r->loss.stack));
+		mo__push(j, arr, rec);
+	}
+	mo__put(j, o, "leaks", arr);
+	mo_supp_leaks_free(&l);
+}
+
+static cJSON *mo__json_scan(mo__json_t *j, const mo_proc_t *p)
+{
+	cJSON *o;
+
+	if (!p->has_leaks)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	mo__put_u64(j, o, "threads", p->leak_threads);
+	mo__put_u64(j, o, "scanned_blocks", p->leak_scanned);
+	mo__put(j, o, "at_exit",
+		cJSON_CreateBool((p->leak_flags & MO_SCAN_AT_EXIT) != 0));
+	mo__put(j, o, "at_signal",
+		cJSON_CreateBool((p->leak_flags & MO_SCAN_AT_SIGNAL) != 0));
+	mo__put(j, o, "partial",
+		cJSON_CreateBool((p->leak_flags & MO_SCAN_PARTIAL) != 0));
+	return o;
+}
+
 static cJSON *mo__json_diagnostics(mo__json_t *j, const mo_proc_t *p)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -233,6 +291,9 @@ static cJSON *mo__json_diagnostics(mo__json_t *j, const mo_proc_t *p)
 	mo__put_u64(j, o, "double_allocs", p->double_allocs);
 	mo__put_u64(j, o, "unknown_stacks", p->unknown_stacks);
 	mo__put(j, o, "ended", cJSON_CreateBool(p->ended != 0));
+	mo__put(j, o, "leak_scan", mo__json_scan(j, p));
+	mo__put_u64(j, o, "bad_leak_records", p->leak_bad_records);
+	mo__put_u64(j, o, "unknown_leak_blocks", p->leak_unknown_blocks);
 	return o;
 }
 
@@ -263,7 +324,8 @@ static cJSON *mo__json_process(mo__json_t *j, size_t i)
 	mo__put_u64(j, peak, "time_ms", p->peak_time_ns / 1000000);
 	mo__put(j, peak, "sites", mo__json_sites(j, i, MO_BY_PEAK));
 	mo__put(j, o, "peak", peak);
-	mo__put(j, o, "leaks", mo__json_sites(j, i, MO_BY_LIVE));
+	mo__put(j, o, "live_at_exit", mo__json_sites(j, i, MO_BY_LIVE));
+	mo__json_leaks(j, o, i);
 	mo__put(j, o, "top_allocations",
 		mo__json_sites(j, i, MO_BY_ALLOCATIONS));
 	mo__put(j, o, "top_bytes", mo__json_sites(j, i, MO_BY_BYTES));

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mo_ring.h"
 #include "report.h"
 #include "util.h"
 
@@ -149,36 +150,27 @@ static void mo__put_frame(FILE *out, const mo_frame_t *f)
 	mo__put_line(out, line);
 }
 
-static void mo__put_stack(mo__text_t *t, uint32_t stack)
+void mo_report_stack(FILE *out, const mo_an_t *an, mo_sym_t *sym,
+		     uint32_t stack)
 {
 	mo_frame_t frames[MO__MAX_INLINE];
 	uint32_t n;
-	const mo_rawframe_t *rf = mo_an_stack(t->an, stack, &n);
+	const mo_rawframe_t *rf = mo_an_stack(an, stack, &n);
 
 	if (n == 0) {
-		mo__put_line(t->out, MO__FRAME_INDENT "(no stack recorded)");
+		mo__put_line(out, MO__FRAME_INDENT "(no stack recorded)");
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		int nf = 0;
-
-		if (t->sym)
-			nf = mo_sym_resolve(t->sym, rf[i].module, rf[i].vaddr,
-					    rf[i].address, frames,
-					    MO__MAX_INLINE);
-		if (nf < 1) {
-			memset(frames, 0, sizeof(frames[0]));
-			frames[0].address = rf[i].address;
-			frames[0].module =
-				t->sym && rf[i].module >= 0
-					? mo_sym_module_path(t->sym,
-							     rf[i].module)
-					: NULL;
-			nf = 1;
-		}
+		int nf = mo_supp_resolve(sym, &rf[i], frames, MO__MAX_INLINE);
 		for (int k = 0; k < nf; k++)
-			mo__put_frame(t->out, &frames[k]);
+			mo__put_frame(out, &frames[k]);
 	}
+}
+
+static void mo__put_stack(mo__text_t *t, uint32_t stack)
+{
+	mo_report_stack(t->out, t->an, t->sym, stack);
 }
 
 /* --- process summary ----------------------------------------------------- */
@@ -197,7 +189,7 @@ static const char *mo__signame(uint64_t sig)
 	return sig < sizeof(names) / sizeof(names[0]) ? names[sig] : NULL;
 }
 
-static void mo__put_title(FILE *out, const mo_proc_t *p)
+void mo_report_title(FILE *out, const mo_proc_t *p)
 {
 	char cmd[1024];
 	size_t pos = 0;
@@ -306,6 +298,127 @@ static void mo__put_notes(FILE *out, const mo_proc_t *p)
 	if (!p->ended)
 		mo__put_line(out, "   note: the trace of this process is "
 				  "incomplete");
+}
+
+/* --- leaks ------------------------------------------------------------- */
+
+char *mo_report_size(char *buf, size_t len, uint64_t bytes)
+{
+	char h[32], c[32];
+
+	if (bytes < 1024)
+		snprintf(buf, len, "%s", mo_fmt_bytes(h, sizeof(h), bytes));
+	else
+		snprintf(buf, len, "%s (%s bytes)",
+			 mo_fmt_bytes(h, sizeof(h), bytes),
+			 mo_fmt_count(c, sizeof(c), bytes));
+	return buf;
+}
+
+void mo_report_loss(FILE *out, const mo_leak_rec_t *r, const mo_supp_t *supp)
+{
+	char size[64], blocks[32];
+	const char *entry =
+		r->supp >= 0 ? mo_supp_entry(supp, (size_t)r->supp) : NULL;
+
+	mo_report_size(size, sizeof(size), r->loss.bytes);
+	mo_fmt_count(blocks, sizeof(blocks), r->loss.blocks);
+	mo__linef(out, "  %s in %s %s %s%s", size, blocks,
+		  mo__plural(r->loss.blocks, "block", "blocks"),
+		  mo_supp_kind_text(r->loss.kind),
+		  r->supp >= 0 ? ", suppressed" : "");
+	if (r->supp >= 0)
+		mo__linef(out, "    suppression: %s", entry ? entry : "?");
+}
+
+static void mo__total_line(FILE *out, const char *label,
+			   const mo_leak_total_t *t)
+{
+	char size[64], blocks[32];
+
+	mo__linef(out, "   %15s: %s in %s %s", label,
+		  mo_report_size(size, sizeof(size), t->bytes),
+		  mo_fmt_count(blocks, sizeof(blocks), t->blocks),
+		  mo__plural(t->blocks, "block", "blocks"));
+}
+
+static void mo__leak_notes(FILE *out, const mo_proc_t *p)
+{
+	char v[32];
+
+	if (p->leak_flags & MO_SCAN_AT_SIGNAL)
+		mo__put_line(out,
+			     "   note: the leak scan ran in a fatal-signal "
+			     "handler");
+	if (p->leak_flags & MO_SCAN_PARTIAL)
+		mo__put_line(out, "   note: the leak scan is partial: some "
+				  "threads could not be stopped");
+	if (p->leak_bad_records)
+		mo__linef(out, "   note: %s malformed leak %s ignored",
+			  mo_fmt_count(v, sizeof(v), p->leak_bad_records),
+			  mo__plural(p->leak_bad_records, "record", "records"));
+	if (p->leak_unknown_blocks)
+		mo__linef(
+			out, "   note: the leak scan named %s unknown %s",
+			mo_fmt_count(v, sizeof(v), p->leak_unknown_blocks),
+			mo__plural(p->leak_unknown_blocks, "block", "blocks"));
+}
+
+/* LEAK SUMMARY and LOSS RECORDS of process i. */
+static int mo__put_leaks(mo__text_t *t, size_t i)
+{
+	const mo_proc_t *p = mo_an_proc(t->an, i);
+	const mo_report_opts_t *o = t->opts;
+	mo_leaks_t l;
+	size_t shown = 0, k;
+	char kinds[64];
+	int r;
+
+	if (!p->has_leaks) {
+		if (p->leak_bad_records || p->exit_kind != MO_EXIT_EXEC) {
+			fputc('\n', t->out);
+			mo__put_line(t->out, "LEAK SUMMARY: no leak data (no "
+					     "leak scan in the trace)");
+			mo__leak_notes(t->out, p);
+		}
+		return 0;
+	}
+	r = mo_supp_leaks(o->supp, t->an, t->sym, i, &l);
+	if (r < 0)
+		return r;
+	fputc('\n', t->out);
+	mo__put_line(t->out, "LEAK SUMMARY:");
+	mo__total_line(t->out, "definitely lost", &l.kind[MO_LEAK_DEFINITE]);
+	mo__total_line(t->out, "indirectly lost", &l.kind[MO_LEAK_INDIRECT]);
+	mo__total_line(t->out, "possibly lost", &l.kind[MO_LEAK_POSSIBLE]);
+	mo__total_line(t->out, "still reachable", &l.kind[MO_LEAK_REACHABLE]);
+	mo__total_line(t->out, "suppressed", &l.suppressed);
+	mo__leak_notes(t->out, p);
+
+	for (k = 0; k < l.n; k++)
+		if ((o->leak_kinds & MO_LEAK_BIT(l.recs[k].loss.kind)) &&
+		    (l.recs[k].supp < 0 || o->show_suppressed))
+			shown++;
+	mo_supp_kinds_str(kinds, sizeof(kinds), o->leak_kinds);
+	fputc('\n', t->out);
+	if (!shown) {
+		mo__linef(t->out, "LOSS RECORDS (%s%s): none", kinds,
+			  o->show_suppressed ? ", suppressed too" : "");
+	} else {
+		mo__linef(t->out, "LOSS RECORDS (%s%s): %zu, largest first",
+			  kinds, o->show_suppressed ? ", suppressed too" : "",
+			  shown);
+		for (k = 0; k < l.n; k++) {
+			const mo_leak_rec_t *rec = &l.recs[k];
+			if (!(o->leak_kinds & MO_LEAK_BIT(rec->loss.kind)) ||
+			    (rec->supp >= 0 && !o->show_suppressed))
+				continue;
+			mo_report_loss(t->out, rec, o->supp);
+			mo__put_stack(t, rec->loss.stack);
+		}
+	}
+	mo_supp_leaks_free(&l);
+	return 0;
 }
 
 /* --- site lists -------------------------------------------------------- */
@@ -421,6 +534,7 @@ static int mo__put_process(mo__text_t *t, size_t i)
 {
 	const mo_proc_t *p = mo_an_proc(t->an, i);
 	size_t nsites = mo_an_nsites(t->an, i);
+	int r;
 
 	t->sites_cap = nsites < t->opts->top ? nsites : t->opts->top;
 	free(t->sites);
@@ -429,10 +543,13 @@ static int mo__put_process(mo__text_t *t, size_t i)
 	if (!t->sites)
 		return -ENOMEM;
 	fputc('\n', t->out);
-	mo__put_title(t->out, p);
+	mo_report_title(t->out, p);
 	mo__put_status(t->out, p);
 	mo__put_summary(t->out, p);
 	mo__put_notes(t->out, p);
+	r = mo__put_leaks(t, i);
+	if (r < 0)
+		return r;
 	mo__put_sections(t, i);
 	return 0;
 }

@@ -1258,3 +1258,163 @@ Test(analysis, many_distinct_stacks)
 	cr_assert_eq(s[1].bytes, 19999);
 	cr_assert_eq(site_of(0, gstack(0x1000)).allocations, 2);
 }
+
+/* --- leak scan results (MO_REC_LEAKS) ------------------------------------ */
+
+/* Feeds a MO_REC_LEAKS payload of raw bytes. */
+static void ev_leaks_raw(uint32_t stream, const uint8_t *data, size_t len)
+{
+	mo_event_t ev = {.type = MO_REC_LEAKS, .stream = stream};
+
+	ev.u.ext.len = (uint32_t)len;
+	ev.u.ext.data = data;
+	feed(&ev);
+}
+
+/* Feeds a well-formed MO_REC_LEAKS listing blocks[i] with kinds[i]. */
+static void ev_leaks(uint32_t stream, uint64_t flags, size_t n,
+		     const uint64_t *blocks, const int *kinds)
+{
+	uint8_t buf[512], *q = buf;
+	uint64_t prev = 0;
+
+	q = mo_put_uv(q, flags);
+	q = mo_put_uv(q, 3);  /* threads */
+	q = mo_put_uv(q, 99); /* scanned */
+	q = mo_put_uv(q, n);
+	for (size_t i = 0; i < n; i++) {
+		q = mo_put_uv(q, blocks[i] - prev);
+		q = mo_put_uv(q, (uint64_t)kinds[i]);
+		prev = blocks[i];
+	}
+	ev_leaks_raw(stream, buf, (size_t)(q - buf));
+}
+
+static const mo_loss_t *losses(size_t i, size_t *n)
+{
+	mo_an_finish(an);
+	return mo_an_losses(an, i, n);
+}
+
+static void assert_loss(const mo_loss_t *l, uint32_t stack, int kind,
+			uint64_t bytes, uint64_t blocks)
+{
+	cr_assert_eq(l->stack, stack);
+	cr_assert_eq(l->kind, kind);
+	cr_assert_eq(l->bytes, bytes);
+	cr_assert_eq(l->blocks, blocks);
+}
+
+/* Blocks 1..6 from two stacks; blocks are keys as in column traces. */
+static void leak_heap(void)
+{
+	ev_start(1, 100, 1, 0);
+	ev_stack1(1, 10, 0x401000);
+	ev_stack1(1, 20, 0x402000);
+	ev_alloc(1, 1, 100, 10);
+	ev_alloc(1, 2, 200, 10);
+	ev_alloc(1, 3, 0, 10); /* zero-size */
+	ev_alloc(1, 4, 400, 20);
+	ev_alloc(1, 5, 500, 20);
+	ev_alloc(1, 6, 600, 20);
+	ev_free(1, 5);
+	ev_pre(1, 6); /* inside realloc: still live */
+}
+
+Test(analysis, leaks_classify_every_live_block)
+{
+	static const uint64_t blocks[] = {1, 2, 3, 4, 6};
+	static const int kinds[] = {MO_LEAK_DEFINITE, MO_LEAK_INDIRECT,
+				    MO_LEAK_DEFINITE, MO_LEAK_POSSIBLE,
+				    MO_LEAK_DEFINITE};
+	const mo_loss_t *l;
+	const mo_proc_t *p;
+	uint32_t s10, s20;
+	size_t n;
+
+	leak_heap();
+	ev_leaks(1, 1, 5, blocks, kinds);
+	l = losses(0, &n);
+	s10 = gstack(0x401000);
+	s20 = gstack(0x402000);
+	cr_assert_eq(n, 4);
+	assert_loss(&l[0], s20, MO_LEAK_DEFINITE, 600, 1);
+	assert_loss(&l[1], s20, MO_LEAK_POSSIBLE, 400, 1);
+	assert_loss(&l[2], s10, MO_LEAK_INDIRECT, 200, 1);
+	assert_loss(&l[3], s10, MO_LEAK_DEFINITE, 100, 2); /* with 0-size */
+	p = mo_an_proc(an, 0);
+	cr_assert_eq(p->has_leaks, 1);
+	cr_assert_eq(p->leak_flags, 1);
+	cr_assert_eq(p->leak_threads, 3);
+	cr_assert_eq(p->leak_scanned, 99);
+	cr_assert_eq(p->leak_bad_records, 0);
+	cr_assert_eq(p->leak_unknown_blocks, 0);
+}
+
+Test(analysis, leaks_unlisted_blocks_are_reachable_and_last_wins)
+{
+	static const uint64_t b1[] = {2};
+	static const int k1[] = {MO_LEAK_DEFINITE};
+	static const uint64_t b2[] = {4, 77};
+	static const int k2[] = {MO_LEAK_INDIRECT, MO_LEAK_DEFINITE};
+	const mo_loss_t *l;
+	uint32_t s10, s20;
+	size_t n;
+
+	leak_heap();
+	ev_leaks(1, 0, 1, b1, k1);
+	ev_free(1, 1);		   /* after the first scan */
+	ev_leaks(1, 2, 2, b2, k2); /* 77 is not live */
+	l = losses(0, &n);
+	s10 = gstack(0x401000);
+	s20 = gstack(0x402000);
+	cr_assert_eq(n, 3);
+	assert_loss(&l[0], s20, MO_LEAK_REACHABLE, 600, 1);
+	assert_loss(&l[1], s20, MO_LEAK_INDIRECT, 400, 1);
+	assert_loss(&l[2], s10, MO_LEAK_REACHABLE, 200, 2);
+	cr_assert_eq(mo_an_proc(an, 0)->leak_flags, 2);
+	cr_assert_eq(mo_an_proc(an, 0)->leak_unknown_blocks, 1);
+}
+
+Test(analysis, leaks_malformed_records_are_counted_and_ignored)
+{
+	static const uint64_t b1[] = {1};
+	static const int k1[] = {MO_LEAK_POSSIBLE};
+	static const uint8_t bad[][8] = {
+		{0, 0, 0, 1, 1},	     /* truncated list */
+		{0, 0, 0, 1, 1, 4},	     /* kind 4 */
+		{0, 0, 0, 1, 1, 0},	     /* kind 0 (reachable) */
+		{0, 0, 0, 2, 1, 3, 0, 3},    /* dblock 0: not increasing */
+		{0, 0, 0, 1, 1, 3, 9},	     /* trailing byte */
+		{0, 0, 0, 0x80},	     /* truncated varint */
+		{0, 0, 0, 0xff, 0xff, 0x7f}, /* n larger than the payload */
+	};
+	static const size_t lens[] = {5, 6, 6, 8, 7, 4, 6};
+	const mo_loss_t *l;
+	size_t n;
+
+	leak_heap();
+	ev_leaks_raw(1, NULL, 0);
+	cr_assert_eq(losses(0, &n), NULL); /* no valid one yet */
+	cr_assert_eq(n, 0);
+	cr_assert_eq(mo_an_proc(an, 0)->has_leaks, 0);
+	ev_leaks(1, 0, 1, b1, k1);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		ev_leaks_raw(1, bad[i], lens[i]);
+	l = losses(0, &n);
+	cr_assert_eq(mo_an_proc(an, 0)->leak_bad_records, 8);
+	cr_assert_eq(n, 3); /* the valid record stays */
+	assert_loss(&l[0], gstack(0x402000), MO_LEAK_REACHABLE, 1000, 2);
+	assert_loss(&l[1], gstack(0x401000), MO_LEAK_REACHABLE, 200, 2);
+	assert_loss(&l[2], gstack(0x401000), MO_LEAK_POSSIBLE, 100, 1);
+}
+
+Test(analysis, no_leak_record_no_leak_data)
+{
+	size_t n = 5;
+
+	leak_heap();
+	cr_assert_null(losses(0, &n));
+	cr_assert_eq(n, 0);
+	cr_assert_eq(mo_an_proc(an, 0)->has_leaks, 0);
+}

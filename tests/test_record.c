@@ -245,7 +245,7 @@ typedef struct {
 static void expect_function(const cJSON *proc, const fn_expect_t *e, int depth)
 {
 	const cJSON *all = mo_run_json_get(proc, "top_allocations");
-	const cJSON *leaks = mo_run_json_get(proc, "leaks");
+	const cJSON *leaks = mo_run_json_get(proc, "live_at_exit");
 	mo_run_site_sum_t sum, live;
 
 	mo_run_sum_sites(all, e->fn, depth, &sum);
@@ -427,10 +427,10 @@ Test(record, basic_every_interposed_function)
 	cr_expect_eq(all.allocations, want.allocations,
 		     "sites add up to %" PRId64 " allocations",
 		     all.allocations);
-	mo_run_sum_sites(mo_run_json_get(proc, "leaks"), NULL, 0, &all);
+	mo_run_sum_sites(mo_run_json_get(proc, "live_at_exit"), NULL, 0, &all);
 	cr_expect_eq(all.blocks, 3, "3 leaked blocks in the leak list");
 	const cJSON *site;
-	cJSON_ArrayForEach(site, mo_run_json_get(proc, "leaks"))
+	cJSON_ArrayForEach(site, mo_run_json_get(proc, "live_at_exit"))
 	{
 		cr_expect(
 			mo_run_site_has_function(site, "leak_small", 0) ||
@@ -439,7 +439,8 @@ Test(record, basic_every_interposed_function)
 	}
 
 	/* Symbolization of the program's own frames. */
-	frame = frame_of(mo_run_json_get(proc, "leaks"), "leak_small", 0);
+	frame = frame_of(mo_run_json_get(proc, "live_at_exit"), "leak_small",
+			 0);
 	cr_expect(str_ends_with(json_str(frame, "file"), "tp_basic.c"),
 		  "leak_small's frame should be in tp_basic.c");
 	cr_expect_gt(mo_run_json_int(frame, "line"), 0, "line number");
@@ -524,8 +525,8 @@ static void check_threads_once(int iteration, const char *const *env)
 	/* glibc's per-thread TLS vectors, allocated under start_threads(). */
 	mo_run_sum_sites(mo_run_json_get(proc, "top_allocations"),
 			 "start_threads", -1, &tls);
-	mo_run_sum_sites(mo_run_json_get(proc, "leaks"), "start_threads", -1,
-			 &tls_live);
+	mo_run_sum_sites(mo_run_json_get(proc, "live_at_exit"), "start_threads",
+			 -1, &tls_live);
 	cr_expect_eq(tls.allocations, nthreads,
 		     "%s: %" PRId64 " allocations under pthread_create, "
 		     "expected one per thread (%d)",
@@ -740,7 +741,7 @@ Test(record, cxx_new_delete)
 	/* Everything else: libstdc++'s emergency pool, one block, kept. */
 	mo_run_sum_sites_without(mo_run_json_get(proc, "top_allocations"), fns,
 				 TP_CXX_FNS, &pool);
-	mo_run_sum_sites_without(mo_run_json_get(proc, "leaks"), fns,
+	mo_run_sum_sites_without(mo_run_json_get(proc, "live_at_exit"), fns,
 				 TP_CXX_FNS, &pool_live);
 	cr_expect_eq(pool.allocations, 1,
 		     "one allocation outside the program (the emergency "
@@ -793,7 +794,7 @@ static void check_dlopen(const char *mode)
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		expect_function(proc, &table[i], 0);
 
-	leaks = mo_run_json_get(proc, "leaks");
+	leaks = mo_run_json_get(proc, "live_at_exit");
 	frame = frame_of(leaks, "tp_dlib_leak", 0);
 	cr_expect(strstr(json_str(frame, "module"), "libtp_dlib") != NULL,
 		  "%s: the leak's frame 0 should be in libtp_dlib.so", mode);

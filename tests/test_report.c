@@ -22,6 +22,7 @@
 
 #define PROG MO_BUILDDIR "/tests/programs/inline_prog"
 #define BIG 9007199254740993ull /* 2^53 + 1: not a double */
+#define MO_SCAN_AT_EXIT_FLAG 1u /* MO_SCAN_AT_EXIT of mo_ring.h */
 
 static mo_sym_t *sym;
 static mo_an_t *an;
@@ -99,6 +100,23 @@ static void stack(uint32_t stream, uint64_t id, uint32_t n, const uint64_t *ips)
 	ev.u.stack.id = id;
 	ev.u.stack.n = n;
 	ev.u.stack.ips = ips;
+	feed(&ev, stream);
+}
+
+/* A MO_REC_LEAKS naming one block (its key here is its address). */
+static void leaks(uint32_t stream, uint64_t block, int kind)
+{
+	uint8_t payload[64], *q = payload;
+	mo_event_t ev = {.type = MO_REC_LEAKS};
+
+	q = mo_put_uv(q, MO_SCAN_AT_EXIT_FLAG);
+	q = mo_put_uv(q, 2);	 /* threads */
+	q = mo_put_uv(q, 2);	 /* scanned */
+	q = mo_put_uv(q, 1);	 /* n */
+	q = mo_put_uv(q, block); /* first block: 0 + dblock */
+	q = mo_put_uv(q, (uint64_t)kind);
+	ev.u.ext.len = (uint32_t)(q - payload);
+	ev.u.ext.data = payload;
 	feed(&ev, stream);
 }
 
@@ -186,6 +204,7 @@ static void setup(void)
 	u_event(1, MO_REC_FREE, 0x5000, 0); /* temporary */
 	u_event(1, MO_REC_RSS, 8192, 16384);
 	u_event(1, MO_REC_TICK, 1234000000, 0);
+	leaks(1, 0x2000, MO_LEAK_DEFINITE); /* 0x3000 still reachable */
 	u_event(1, MO_REC_EXIT, MO_EXIT_CODE, 0);
 	u_event(1, MO_REC_END, 0, 0);
 
@@ -385,7 +404,7 @@ Test(report, json_document)
 	check_site(cJSON_GetArrayItem(list, 0), stack_c, 4096, 1, 1, 4096, 1);
 	check_site(cJSON_GetArrayItem(list, 1), stack_b, 3000, 2, 2, 3000, 0);
 
-	list = item(p, "leaks");
+	list = item(p, "live_at_exit");
 	cr_assert_eq(cJSON_GetArraySize(list), 2);
 	check_site(cJSON_GetArrayItem(list, 0), stack_b, 2000, 1, 2, 3000, 0);
 	check_site(cJSON_GetArrayItem(list, 1), stack_nomod, 500, 1, 2, 600, 1);
@@ -420,7 +439,7 @@ Test(report, json_frames_of_an_inlined_call)
 {
 	mo_report_opts_t opts = {.top = 10};
 	cJSON *doc = render_json(&opts, NULL);
-	cJSON *site = cJSON_GetArrayItem(item(proc(doc, 0), "leaks"), 0);
+	cJSON *site = cJSON_GetArrayItem(item(proc(doc, 0), "live_at_exit"), 0);
 	cJSON *frames = item(site, "stack"), *f;
 	int n = cJSON_GetArraySize(frames);
 
@@ -433,7 +452,7 @@ Test(report, json_frames_of_an_inlined_call)
 		cr_assert_str_eq(item(f, "module")->valuestring, PROG);
 	}
 	/* The frame of no module. */
-	site = cJSON_GetArrayItem(item(proc(doc, 0), "leaks"), 1);
+	site = cJSON_GetArrayItem(item(proc(doc, 0), "live_at_exit"), 1);
 	frames = item(site, "stack");
 	cr_assert_eq(cJSON_GetArraySize(frames), 1);
 	f = cJSON_GetArrayItem(frames, 0);
@@ -459,7 +478,7 @@ Test(report, json_exit_forms_and_diagnostics)
 	cr_assert_eq(cJSON_GetArraySize(item(p, "exit")), 1);
 	cr_assert_eq(num(item(p, "exit"), "signal"), 9);
 	cr_assert_eq(cJSON_GetArraySize(item(item(p, "peak"), "sites")), 0);
-	cr_assert_eq(cJSON_GetArraySize(item(p, "leaks")), 0);
+	cr_assert_eq(cJSON_GetArraySize(item(p, "live_at_exit")), 0);
 	cr_assert_eq(cJSON_GetArraySize(item(p, "top_allocations")), 0);
 	cr_assert_eq(num(item(p, "summary"), "allocations"), 0);
 
@@ -508,7 +527,7 @@ Test(report, json_top_zero_and_damage_zero)
 
 	cr_assert(cJSON_IsNull(item(doc, "damage")));
 	cr_assert_eq(cJSON_GetArraySize(item(item(p, "peak"), "sites")), 0);
-	cr_assert_eq(cJSON_GetArraySize(item(p, "leaks")), 0);
+	cr_assert_eq(cJSON_GetArraySize(item(p, "live_at_exit")), 0);
 	cr_assert_eq(cJSON_GetArraySize(item(p, "top_bytes")), 0);
 	cr_assert_eq(num(item(p, "summary"), "peak_heap_bytes"), 7596);
 	cJSON_Delete(doc);
@@ -696,4 +715,189 @@ Test(report, text_long_command_fits)
 	}
 	cr_assert(found);
 	free(text);
+}
+
+/* --- leak sections ----------------------------------------------------- */
+
+static void check_stack_json(const cJSON *frames, uint32_t stack)
+{
+	mo_frame_t want[32];
+	uint32_t n;
+	const mo_rawframe_t *rf = mo_an_stack(an, stack, &n);
+	int k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int nf = mo_sym_resolve(sym, rf[i].module, rf[i].vaddr,
+					rf[i].address, want, 32);
+		for (int w = 0; w < nf; w++, k++) {
+			const cJSON *f = cJSON_GetArrayItem(frames, k);
+			cr_assert_not_null(f);
+			if (want[w].function)
+				cr_assert_str_eq(
+					item(f, "function")->valuestring,
+					want[w].function);
+			cr_assert_str_eq(item(f, "module")->valuestring,
+					 want[w].module);
+		}
+	}
+	cr_assert_eq(cJSON_GetArraySize(frames), k);
+}
+
+static void check_total(const cJSON *sum, const char *key, uint64_t bytes,
+			uint64_t blocks)
+{
+	const cJSON *t = item(sum, key);
+
+	cr_assert_eq(cJSON_GetArraySize(t), 2, "%s", key);
+	cr_assert_eq(num(t, "bytes"), bytes, "%s bytes", key);
+	cr_assert_eq(num(t, "blocks"), blocks, "%s blocks", key);
+}
+
+static void check_loss(const cJSON *rec, const char *kind, uint64_t bytes,
+		       uint64_t blocks, int suppressed, uint32_t stack)
+{
+	cr_assert_eq(cJSON_GetArraySize(rec), 5);
+	cr_assert_str_eq(item(rec, "kind")->valuestring, kind);
+	cr_assert_eq(num(rec, "bytes"), bytes);
+	cr_assert_eq(num(rec, "blocks"), blocks);
+	cr_assert_eq(cJSON_IsTrue(item(rec, "suppressed")), suppressed);
+	cr_assert(cJSON_IsBool(item(rec, "suppressed")));
+	check_stack_json(item(rec, "stack"), stack);
+}
+
+Test(report, json_leak_summary_and_records)
+{
+	mo_report_opts_t opts = {.top = 2, .leak_kinds = MO_LEAK_SHOW_DEFAULT};
+	cJSON *doc = render_json(&opts, NULL), *p, *sum, *list, *d;
+
+	p = proc(doc, 0);
+	sum = item(p, "leak_summary");
+	cr_assert_eq(cJSON_GetArraySize(sum), 5);
+	check_total(sum, "definitely_lost", 2000, 1);
+	check_total(sum, "indirectly_lost", 0, 0);
+	check_total(sum, "possibly_lost", 0, 0);
+	check_total(sum, "still_reachable", 500, 1);
+	check_total(sum, "suppressed", 0, 0);
+	list = item(p, "leaks");
+	cr_assert_eq(cJSON_GetArraySize(list), 1);
+	check_loss(cJSON_GetArrayItem(list, 0), "definitely_lost", 2000, 1, 0,
+		   stack_b);
+	d = item(item(p, "diagnostics"), "leak_scan");
+	cr_assert_eq(num(d, "threads"), 2);
+	cr_assert_eq(num(d, "scanned_blocks"), 2);
+	cr_assert(cJSON_IsTrue(item(d, "at_exit")));
+	cr_assert(cJSON_IsFalse(item(d, "at_signal")));
+	cr_assert(cJSON_IsFalse(item(d, "partial")));
+	cr_assert_eq(num(item(p, "diagnostics"), "bad_leak_records"), 0);
+
+	/* No leak scan: null and an empty list. */
+	for (int i = 1; i < 4; i++) {
+		p = proc(doc, i);
+		cr_assert(cJSON_IsNull(item(p, "leak_summary")));
+		cr_assert_eq(cJSON_GetArraySize(item(p, "leaks")), 0);
+		cr_assert(cJSON_IsNull(
+			item(item(p, "diagnostics"), "leak_scan")));
+	}
+	cJSON_Delete(doc);
+
+	opts.leak_kinds = MO_LEAK_ALL; /* --show-leak-kinds all */
+	doc = render_json(&opts, NULL);
+	list = item(proc(doc, 0), "leaks");
+	cr_assert_eq(cJSON_GetArraySize(list), 2);
+	check_loss(cJSON_GetArrayItem(list, 0), "definitely_lost", 2000, 1, 0,
+		   stack_b);
+	check_loss(cJSON_GetArrayItem(list, 1), "still_reachable", 500, 1, 0,
+		   stack_nomod);
+	cJSON_Delete(doc);
+}
+
+Test(report, json_suppressed_leaks)
+{
+	mo_supp_t *supp = mo_supp_new();
+	static const char text[] = "leak:inline_prog\n";
+	mo_report_opts_t opts = {
+		.top = 2, .leak_kinds = MO_LEAK_SHOW_DEFAULT, .supp = supp};
+	cJSON *doc, *sum, *list;
+
+	cr_assert_eq(mo_supp_parse(supp, text, sizeof(text) - 1, "t", NULL, 0),
+		     0);
+	doc = render_json(&opts, NULL);
+	sum = item(proc(doc, 0), "leak_summary");
+	check_total(sum, "definitely_lost", 0, 0);
+	check_total(sum, "still_reachable", 500, 1);
+	check_total(sum, "suppressed", 2000, 1);
+	cr_assert_eq(cJSON_GetArraySize(item(proc(doc, 0), "leaks")), 0);
+	cJSON_Delete(doc);
+
+	opts.show_suppressed = 1;
+	doc = render_json(&opts, NULL);
+	list = item(proc(doc, 0), "leaks");
+	cr_assert_eq(cJSON_GetArraySize(list), 1);
+	check_loss(cJSON_GetArrayItem(list, 0), "definitely_lost", 2000, 1, 1,
+		   stack_b);
+	cJSON_Delete(doc);
+	mo_supp_free(supp);
+}
+
+Test(report, text_leak_sections)
+{
+	mo_supp_t *supp = mo_supp_new();
+	static const char text[] = "leak:inline_prog\n";
+	mo_report_opts_t opts = {.top = 2, .leak_kinds = MO_LEAK_SHOW_DEFAULT};
+	char *out = render(0, &opts), *lines[400];
+	size_t n = split_lines(out, lines, 400);
+	int i = find_line(lines, n, "LEAK SUMMARY:");
+
+	cr_assert_geq(i, 0);
+	cr_assert_str_eq(
+		lines[i + 1],
+		"   definitely lost: 2.0 KiB (2,000 bytes) in 1 block");
+	cr_assert_str_eq(lines[i + 2], "   indirectly lost: 0 B in 0 blocks");
+	cr_assert_str_eq(lines[i + 3], "     possibly lost: 0 B in 0 blocks");
+	cr_assert_str_eq(lines[i + 4], "   still reachable: 500 B in 1 block");
+	cr_assert_str_eq(lines[i + 5], "        suppressed: 0 B in 0 blocks");
+	cr_assert_str_eq(lines[i + 6], "");
+	cr_assert_str_eq(lines[i + 7], "LOSS RECORDS (definite,indirect,"
+				       "possible): 1, largest first");
+	cr_assert_str_eq(lines[i + 8], "  2.0 KiB (2,000 bytes) in 1 block "
+				       "definitely lost");
+	cr_assert(strncmp(lines[i + 9], "      ", 6) == 0 &&
+		  lines[i + 9][6] != ' ');
+	/* Processes without a scan (4244 was exec'd: nothing shown). */
+	i = find_line(lines, n, "== process 4243: worker");
+	cr_assert_geq(find_line(lines + i, n - (size_t)i,
+				"LEAK SUMMARY: no leak data (no leak scan in "
+				"the trace)"),
+		      0);
+	i = find_line(lines, n, "== process 4244: worker");
+	cr_assert_str_eq(lines[i + 5], "");
+	cr_assert_str_eq(lines[i + 6], "PEAK HEAP: none");
+	free(out);
+
+	cr_assert_eq(mo_supp_parse(supp, text, sizeof(text) - 1, "t", NULL, 0),
+		     0);
+	opts.supp = supp;
+	opts.show_suppressed = 1;
+	out = render(0, &opts);
+	n = split_lines(out, lines, 400);
+	assert_line(lines, n, "   definitely lost: 0 B in 0 blocks");
+	assert_line(lines, n,
+		    "        suppressed: 2.0 KiB (2,000 bytes) in 1 block");
+	assert_line(lines, n,
+		    "LOSS RECORDS (definite,indirect,possible, suppressed "
+		    "too): 1, largest first");
+	i = find_line(lines, n,
+		      "  2.0 KiB (2,000 bytes) in 1 block definitely lost, "
+		      "suppressed");
+	cr_assert_geq(i, 0);
+	cr_assert_str_eq(lines[i + 1], "    suppression: leak:inline_prog");
+	free(out);
+
+	opts.show_suppressed = 0;
+	out = render(0, &opts);
+	n = split_lines(out, lines, 400);
+	assert_line(lines, n,
+		    "LOSS RECORDS (definite,indirect,possible): none");
+	free(out);
+	mo_supp_free(supp);
 }
