@@ -92,6 +92,7 @@ static bool ev_eq(const mo_event_t *a, const mo_event_t *b)
 	case MO_REC_LOST:
 		return a->u.lost.bytes == b->u.lost.bytes;
 	case MO_REC_END:
+	case MO_REC_SCAN_REQ:
 		return true;
 	default:
 		return a->u.ext.len == b->u.ext.len &&
