@@ -24,9 +24,13 @@
  *   pthread_create's block for the worker's dynamic thread vector (DTV):
  *   calloc'd by glibc, its only pointer is in the thread's control block
  *   and points 16 bytes in.  Its size is (modules with TLS + 16) * 16
- *   bytes: 288 natively (this program and libc have TLS), one 16 more per
- *   preloaded library with TLS (memopt's tracker has).  The worker writes
- *   the size it sees to INFO_FILE as "dtv_bytes N\n".
+ *   bytes: 288 natively and under valgrind (this program and libc have
+ *   TLS), 16 more per preloaded library with TLS (320 under memopt: its
+ *   tracker and libunwind have TLS).  The worker writes the size it sees
+ *   to INFO_FILE as "dtv_bytes N\n".
+ *
+ * The worker's blocks come from a thread arena (a mapping of their own),
+ * the main thread's and the DTV from the main heap.
  * Definitely lost (64 bytes in 1 block), indirectly lost (32 bytes in 1):
  *   lost_pair        tl_block(64) -> tl_block(32)
  * Suppressed: nothing.
