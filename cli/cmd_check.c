@@ -16,7 +16,7 @@ static void mo__check_usage(FILE *out)
 	fputs("usage: memopt check [options] [--] PROG [ARGS...]\n"
 	      "  -o, --output FILE          trace file (default memopt.data)\n"
 	      "      --no-follow-fork       do not trace forked children\n"
-	      "  -q, --quiet                no \"wrote FILE\" line\n"
+	      "  -v, --verbose              also the \"wrote FILE\" line\n"
 	      "      --leak-kinds LIST      kinds gated: definite, indirect,\n"
 	      "                             possible, reachable, all, none\n"
 	      "                             (default definite,possible)\n"
@@ -39,17 +39,17 @@ static int mo__parse_check_args(int argc, char **argv, mo_record_opts_t *r,
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"no-follow-fork", no_argument, NULL, 'F'},
-		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		MO_CLI_GATE_LONGOPTS,
 		{NULL, 0, NULL, 0}};
 	r->output = "memopt.data";
 	r->follow_fork = 1;
-	r->quiet = 0;
+	r->quiet = 1; /* a passing gate prints one line: its own */
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:vh", longopts, NULL)) != -1) {
 		int k = mo_cli_gate_opt(g, c, optarg, "check");
 		if (k < 0) {
 			*status = MO_XIT_USAGE;
@@ -64,8 +64,8 @@ static int mo__parse_check_args(int argc, char **argv, mo_record_opts_t *r,
 		case 'F':
 			r->follow_fork = 0;
 			break;
-		case 'q':
-			r->quiet = 1;
+		case 'v':
+			r->quiet = 0;
 			break;
 		case 'h':
 			mo__check_usage(stdout);
