@@ -27,6 +27,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -280,6 +281,34 @@ int mo_lk_stack_range(const mo_lk_map_t *maps, size_t n,
 	scan->hi = hi;
 	skip->lo = m->lo;
 	skip->hi = hi;
+	return 0;
+}
+
+uint64_t mo_lk_main_arena(uint64_t lo, uint64_t hi, uint64_t heap_lo,
+			  uint64_t heap_hi, mo_lk_word_fn word, void *ctx)
+{
+	enum { BINS_CHECKED = 64, SELF_MIN = 8 };
+	lo = (lo + 7) & ~(uint64_t)7;
+	for (uint64_t a = lo + MO_LK_ARENA_TOP;
+	     a + MO_LK_ARENA_SIZE - MO_LK_ARENA_TOP <= hi; a += 8) {
+		uint64_t top, size;
+		if (word(ctx, a, &top) != 0 || top < heap_lo ||
+		    top + 16 > heap_hi || (top & 15) != 0)
+			continue;
+		if (word(ctx, top + 8, &size) != 0 ||
+		    (size & ~(uint64_t)7) != heap_hi - top)
+			continue;
+		uint64_t base = a - MO_LK_ARENA_TOP;
+		int self = 0;
+		for (int i = 0; i < BINS_CHECKED; i++) {
+			uint64_t at =
+				base + MO_LK_ARENA_BINS + 16 * (uint64_t)i;
+			uint64_t v;
+			self += word(ctx, at, &v) == 0 && v == at - 16;
+		}
+		if (self >= SELF_MIN)
+			return base;
+	}
 	return 0;
 }
 
@@ -658,6 +687,36 @@ static void mo__add_skip(mo_scan_ctx_t *c, uint64_t lo, uint64_t hi)
 		c->skip[c->nskip++] = (mo_lk_range_t){lo, hi};
 }
 
+static int mo__read_word(void *ctx, uint64_t addr, uint64_t *v)
+{
+	return mo__read(ctx, addr, v, sizeof(*v));
+}
+
+/* Leaves glibc's main arena out of the roots: it is in libc's writable
+ * data (the mapping holding stdout, and the .bss mapping right after). */
+static void mo__skip_main_arena(mo_scan_ctx_t *c)
+{
+	const mo_lk_map_t *heap = NULL;
+	size_t libc = c->nmaps;
+	uint64_t at = (uintptr_t)&stdout;
+	for (size_t i = 0; i < c->nmaps; i++) {
+		if (c->maps[i].kind == MO_LK_HEAP)
+			heap = &c->maps[i];
+		if (c->maps[i].lo <= at && at < c->maps[i].hi)
+			libc = i;
+	}
+	if (!heap || libc == c->nmaps)
+		return;
+	uint64_t lo = c->maps[libc].lo, hi = c->maps[libc].hi;
+	if (libc + 1 < c->nmaps && c->maps[libc + 1].lo == hi &&
+	    c->maps[libc + 1].kind == MO_LK_ANON)
+		hi = c->maps[libc + 1].hi;
+	uint64_t a = mo_lk_main_arena(lo, hi, heap->lo, heap->hi, mo__read_word,
+				      NULL);
+	if (a)
+		mo__add_skip(c, a, a + MO_LK_ARENA_SIZE);
+}
+
 /* One thread's stack from sp, left out of the ranges scanned whole. */
 static void mo__stack_root(mo_scan_ctx_t *c, uint64_t sp)
 {
@@ -778,6 +837,7 @@ static uint64_t mo__classify(mo_scan_ctx_t *c, uint64_t sp,
 		mo__add_skip(c, mine[i].lo, mine[i].hi);
 	mo__add_skip(c, (uintptr_t)g_slots,
 		     (uintptr_t)g_slots + g_slots_cap * sizeof(mo_lk_slot_t));
+	mo__skip_main_arena(c);
 
 	for (size_t i = 0; i < nregs; i++)
 		mo_ls_root_word(c->ls, regs[i]);

@@ -89,6 +89,25 @@ int mo_lk_stack_range(const mo_lk_map_t *maps, size_t n,
 		      const mo_scan_block_t *blocks, size_t nb, uint64_t sp,
 		      mo_lk_range_t *scan, mo_lk_range_t *skip);
 
+/* glibc's struct malloc_state (2.27 and later, x86-64): offset of `top`,
+ * of the first bin, and its size. */
+#define MO_LK_ARENA_TOP 96
+#define MO_LK_ARENA_BINS 112
+#define MO_LK_ARENA_SIZE 2200
+
+/* Reads the 8-byte word at addr into *v; returns 0 or -EFAULT. */
+typedef int (*mo_lk_word_fn)(void *ctx, uint64_t addr, uint64_t *v);
+
+/* Finds glibc's main arena (the malloc_state of the [heap] mapping
+ * [heap_lo, heap_hi)) in [lo, hi), libc's writable data: its `top` points
+ * to the chunk that ends the heap, and its empty bins point to
+ * themselves.  Its chunk pointers (top, bins) point 16 bytes before the
+ * chunks, into the last bytes of the blocks before them: scanned as roots
+ * they would make lost blocks look possibly lost.  Returns the arena's
+ * address (MO_LK_ARENA_SIZE bytes), or 0.  Pure, async-signal-safe. */
+uint64_t mo_lk_main_arena(uint64_t lo, uint64_t hi, uint64_t heap_lo,
+			  uint64_t heap_hi, mo_lk_word_fn word, void *ctx);
+
 /* --- in the tracker ------------------------------------------------------ */
 
 #ifndef MO_LEAK_TESTING

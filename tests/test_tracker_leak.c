@@ -435,6 +435,9 @@ Test(tracker_leak, scan_at_exit)
 	cr_assert_eq(r->res[0].threads, 1);
 	cr_assert_geq(r->res[0].scanned, 5);
 	expect_program_kinds(&r->res[0], -1);
+	/* the scan came after the atexit handlers and the destructors */
+	cr_assert_eq(kind_of(&r->res[0], 1008), MO_LEAK_DEFINITE);
+	cr_assert_eq(kind_of(&r->res[0], 1009), MO_LEAK_DEFINITE);
 	run_free(r);
 }
 
@@ -532,4 +535,62 @@ Test(tracker_leak, forked_child_scans_its_heap)
 	cr_assert_eq(kind_of(&r->res[1], 1007), MO_LEAK_DEFINITE);
 	cr_assert_eq(kind_of(&r->res[0], 1007), -1);
 	run_free(r);
+}
+
+/* --- finding malloc's main arena ----------------------------------------- */
+
+typedef struct fake_mem {
+	uint64_t data_lo, heap_lo;
+	uint64_t data[512]; /* "libc's data" at data_lo */
+	uint64_t heap[64];  /* "[heap]" at heap_lo */
+} fake_mem_t;
+
+static int fake_word(void *ctx, uint64_t addr, uint64_t *v)
+{
+	fake_mem_t *m = ctx;
+	if (addr >= m->data_lo && addr + 8 <= m->data_lo + sizeof(m->data)) {
+		*v = m->data[(addr - m->data_lo) / 8];
+		return 0;
+	}
+	if (addr >= m->heap_lo && addr + 8 <= m->heap_lo + sizeof(m->heap)) {
+		*v = m->heap[(addr - m->heap_lo) / 8];
+		return 0;
+	}
+	return -EFAULT;
+}
+
+Test(tracker_leak, main_arena)
+{
+	static fake_mem_t m;
+	memset(&m, 0, sizeof(m));
+	m.data_lo = 0x7f0000001000;
+	m.heap_lo = 0x555500000000;
+	uint64_t heap_hi = m.heap_lo + sizeof(m.heap);
+	uint64_t base = m.data_lo + 0x100;
+	/* top: the chunk at heap offset 0x100, to the heap's end */
+	uint64_t top = m.heap_lo + 0x100;
+	m.heap[0x100 / 8 + 1] = (heap_hi - top) | 1;
+	uint64_t top_at = base + MO_LK_ARENA_TOP;
+	/* a decoy before it: points into the heap, wrong size */
+	m.data[(top_at - 0x40 - m.data_lo) / 8] = m.heap_lo + 0x40;
+	m.data[(top_at - m.data_lo) / 8] = top;
+	cr_assert_eq(mo_lk_main_arena(m.data_lo, m.data_lo + sizeof(m.data),
+				      m.heap_lo, heap_hi, fake_word, &m),
+		     0, "no empty bins: not an arena");
+	for (int i = 0; i < 127; i++) {
+		uint64_t at = base + MO_LK_ARENA_BINS + 16 * (uint64_t)i;
+		m.data[(at - m.data_lo) / 8] = at - 16;
+		m.data[(at + 8 - m.data_lo) / 8] = at - 16;
+	}
+	cr_assert_eq(mo_lk_main_arena(m.data_lo, m.data_lo + sizeof(m.data),
+				      m.heap_lo, heap_hi, fake_word, &m),
+		     base);
+	/* the arena does not fit in the range */
+	cr_assert_eq(mo_lk_main_arena(m.data_lo, base + MO_LK_ARENA_SIZE - 8,
+				      m.heap_lo, heap_hi, fake_word, &m),
+		     0);
+	/* the heap ends elsewhere */
+	cr_assert_eq(mo_lk_main_arena(m.data_lo, m.data_lo + sizeof(m.data),
+				      m.heap_lo, heap_hi + 4096, fake_word, &m),
+		     0);
 }

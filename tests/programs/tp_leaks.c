@@ -9,6 +9,8 @@
  *   1005  only an interior pointer in a global: possibly lost
  *   1006  its only pointer on the stack of a second thread (mode "thread")
  *         or in that thread's TLS (mode "tls"): still reachable
+ *   1008  (mode "exit") lost in an atexit handler: definitely lost
+ *   1009  (mode "exit") lost in an ELF destructor: definitely lost
  * Mode (argv[1]): "exit" returns from main with status 3, "abort" calls
  * abort(), "segv" dereferences a null pointer, "fork" forks a child that
  * allocates 1007 and loses it, then exits (the parent waits), "thread" and
@@ -49,6 +51,28 @@ static void *holder(void *arg)
 	return NULL;
 }
 
+void *volatile g_late1, *volatile g_late2;
+
+static void drop_late1(void)
+{
+	g_late1 = NULL;
+}
+
+__attribute__((destructor)) static void drop_late2(void)
+{
+	g_late2 = NULL;
+}
+
+/* Clears the stack below main's frame: the allocator's frames (and
+ * memopt's) leave copies of the pointers they returned there, which a
+ * conservative scan would take for roots. */
+static __attribute__((noinline)) void scrub(void)
+{
+	char area[32768];
+	memset(area, 0, sizeof(area));
+	__asm__ volatile("" : : "r"(area) : "memory");
+}
+
 static void on_segv(int sig)
 {
 	(void)sig;
@@ -68,9 +92,17 @@ static void lose(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "exit";
+	/* first: the stack slots the allocator used for them are reused by
+	 * the calls that follow */
+	if (!strcmp(mode, "exit")) {
+		g_late1 = malloc(1008);
+		g_late2 = malloc(1009);
+		atexit(drop_late1);
+	}
 	g_keep = malloc(1001);
 	lose();
 	g_inner = (char *)malloc(1005) + 8;
+	scrub();
 	if (!strcmp(mode, "thread") || !strcmp(mode, "tls")) {
 		pthread_t t;
 		pthread_create(&t, NULL, holder,
