@@ -35,7 +35,8 @@ int mo_cmd_check(int argc, char **argv);
 typedef struct mo_record_opts {
 	const char *output; /* trace file; an existing one becomes FILE.old */
 	int follow_fork;
-	int quiet; /* no "wrote FILE" line */
+	int leak_check; /* classify the blocks left at exit */
+	int quiet;	/* no "wrote FILE" line */
 } mo_record_opts_t;
 
 /* Runs argv[0] (with its arguments argv, NULL-terminated) under the

@@ -45,6 +45,7 @@ static int mo__parse_check_args(int argc, char **argv, mo_record_opts_t *r,
 		{NULL, 0, NULL, 0}};
 	r->output = "memopt.data";
 	r->follow_fork = 1;
+	r->leak_check = 1;
 	r->quiet = 1; /* a passing gate prints one line: its own */
 	optind = 1;
 	opterr = 0;

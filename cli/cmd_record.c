@@ -26,12 +26,15 @@
 
 static void mo__record_usage(FILE *out)
 {
-	fputs("usage: memopt record [-o FILE] [--no-follow-fork] [-q] [--] "
-	      "PROG [ARGS...]\n"
+	fputs("usage: memopt record [-o FILE] [--no-follow-fork] "
+	      "[--no-leak-check] [-q]\n"
+	      "                     [--] PROG [ARGS...]\n"
 	      "  -o, --output FILE    trace file (default memopt.data; an "
 	      "existing one\n"
 	      "                       is renamed FILE.old)\n"
 	      "      --no-follow-fork do not trace forked children\n"
+	      "      --no-leak-check  do not classify the blocks left at "
+	      "exit\n"
 	      "  -q, --quiet          no summary line on stderr\n"
 	      "exit status: PROG's, 128+N if PROG was killed by signal N; "
 	      "125 memopt\n"
@@ -250,7 +253,7 @@ static void mo__install_signals(void)
  */
 
 static void mo__child_env(const char *tracker, const char *ring_dir,
-			  int follow_fork)
+			  int follow_fork, int leak_check)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t len = strlen(tracker) + (old ? strlen(old) + 2 : 1);
@@ -266,11 +269,13 @@ static void mo__child_env(const char *tracker, const char *ring_dir,
 	setenv(MO_ENV_COLLECTOR_PID, pid, 1);
 	if (!follow_fork)
 		setenv(MO_ENV_FOLLOW_FORK, "0", 1);
+	if (!leak_check)
+		setenv(MO_ENV_LEAK_CHECK, "0", 1);
 }
 
 /* Starts the program; returns its pid, or -errno of the failed exec. */
 static pid_t mo__spawn(const char *path, char **argv, const char *tracker,
-		       const char *ring_dir, int follow_fork)
+		       const char *ring_dir, int follow_fork, int leak_check)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0)
@@ -284,7 +289,7 @@ static pid_t mo__spawn(const char *path, char **argv, const char *tracker,
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		mo__child_env(tracker, ring_dir, follow_fork);
+		mo__child_env(tracker, ring_dir, follow_fork, leak_check);
 		execv(path, argv);
 		int err = errno;
 		if (write(pfd[1], &err, sizeof(err)) < 0)
@@ -327,11 +332,13 @@ static int mo__parse_record_args(int argc, char **argv, mo_record_opts_t *o,
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"no-follow-fork", no_argument, NULL, 'F'},
+		{"no-leak-check", no_argument, NULL, 'L'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	o->output = "memopt.data";
 	o->follow_fork = 1;
+	o->leak_check = 1;
 	o->quiet = 0;
 	optind = 1;
 	opterr = 0;
@@ -343,6 +350,9 @@ static int mo__parse_record_args(int argc, char **argv, mo_record_opts_t *o,
 			break;
 		case 'F':
 			o->follow_fork = 0;
+			break;
+		case 'L':
+			o->leak_check = 0;
 			break;
 		case 'q':
 			o->quiet = 1;
@@ -412,7 +422,8 @@ int mo_record_run(const mo_record_opts_t *o, char **argv, int *prog_status)
 		rmdir(ring_dir);
 		return MO_XIT_FAILED;
 	}
-	pid_t pid = mo__spawn(path, argv, tracker, ring_dir, o->follow_fork);
+	pid_t pid = mo__spawn(path, argv, tracker, ring_dir, o->follow_fork,
+			      o->leak_check);
 	if (pid < 0) {
 		mo_cli_error("cannot execute %s: %s", argv[0],
 			     strerror((int)-pid));

@@ -298,6 +298,20 @@ int mo_trace_an_damaged(const char *path, const mo_trace_an_t *t)
 	return 1;
 }
 
+/* The exit status of the recorded program (the trace's first process),
+ * as memopt record returned it; 0 if unknown. */
+static int mo__program_status(const mo_an_t *an)
+{
+	const mo_proc_t *p = mo_an_nprocs(an) ? mo_an_proc(an, 0) : NULL;
+	if (!p)
+		return 0;
+	if (p->exit_kind == MO_EXIT_CODE)
+		return (int)(p->exit_value & 0xff);
+	if (p->exit_kind == MO_EXIT_SIGNAL)
+		return 128 + (int)(p->exit_value & 0x7f);
+	return 0;
+}
+
 int mo_cmd_report(int argc, char **argv)
 {
 	mo_report_args_t a;
@@ -328,6 +342,8 @@ int mo_cmd_report(int argc, char **argv)
 			status = a.g.error_exitcode;
 		else if (damaged)
 			status = MO_XIT_DAMAGED;
+		else
+			status = mo__program_status(t.an);
 		goto out;
 	}
 	const mo_tr_damage_t *d = mo_tr_damage(t.reader);

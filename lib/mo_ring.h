@@ -41,6 +41,7 @@
 #define MO_ENV_RING_DIR "MEMOPT_RING_DIR"
 #define MO_ENV_RING_SIZE "MEMOPT_RING_SIZE"
 #define MO_ENV_FOLLOW_FORK "MEMOPT_FOLLOW_FORK"
+#define MO_ENV_LEAK_CHECK "MEMOPT_LEAK_CHECK" /* "0": no leak scan */
 #define MO_ENV_COLLECTOR_PID "MEMOPT_COLLECTOR_PID"
 
 /* Ring file names: "<pid>-<nonce>.ring". */

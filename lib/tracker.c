@@ -37,6 +37,7 @@
 
 #include "mo_ring.h"
 #include "tracker.h"
+#include "tracker_leak.h"
 #include "tracker_modules.h"
 #include "tracker_ring.h"
 #include "tracker_stack.h"
@@ -391,11 +392,15 @@ static void mo__send_exit(int code)
 	mo_ringw_write(b, (uint32_t)(p - b));
 }
 
+/* The on_exit() handler, registered while the loader runs constructors:
+ * it runs after every other exit handler and destructor (see
+ * tracker_leak.c), so the leak scan sees the heap as the program left it. */
 static void mo__on_exit(int code, void *arg)
 {
 	(void)arg;
 	if (atomic_load(&g_state) != MO_READY)
 		return;
+	mo_leak_at_exit();
 	mo__send_exit(code);
 	mo_ringw_mark_exited();
 }
@@ -479,6 +484,7 @@ static void mo__init(void)
 		goto off;
 	pthread_atfork(NULL, NULL, mo__after_fork_child);
 	on_exit(mo__on_exit, NULL);
+	mo_leak_init();
 	atomic_store(&g_state, MO_READY);
 	return;
 off:
@@ -507,6 +513,28 @@ static void mo__ensure_init(void)
 __attribute__((constructor)) static void mo__ctor(void)
 {
 	mo__ensure_init();
+}
+
+int mo_tracker_scan_enter(void)
+{
+	if (atomic_load(&g_state) != MO_READY || t_busy || getpid() != g_pid)
+		return 0;
+	t_busy = 1;
+	return 1;
+}
+
+void mo_tracker_scan_leave(void)
+{
+	t_busy = 0;
+}
+
+size_t mo_tracker_own_ranges(mo_lk_range_t *r)
+{
+	r[0] = (mo_lk_range_t){(uintptr_t)g_modmap_buf,
+			       (uintptr_t)g_modmap_buf + MO_RING_ENTRY_MAX};
+	r[1] = (mo_lk_range_t){(uintptr_t)g_boot,
+			       (uintptr_t)g_boot + MO_BOOT_SIZE};
+	return 2;
 }
 
 static void mo__after_fork_child(void)
@@ -565,9 +593,9 @@ MO_API void free(void *ptr)
 		return;
 	}
 	int was = t_busy;
+	t_busy = 1; /* also while the record is written (see tracker_leak.c) */
 	if (!was)
 		mo__record_ptr(MO_REC_FREE, ptr);
-	t_busy = 1;
 	g_real.free(ptr);
 	t_busy = was;
 }
@@ -605,15 +633,21 @@ static void *mo__realloc_tracked(unsigned fn, void *ptr, size_t size,
 				 size_t n, size_t m)
 {
 	int track = mo__tracking(), was;
-	if (track)
+	if (track) {
+		t_busy = 1;
 		mo__record_ptr(MO_REC_REALLOC_PRE, ptr);
+		t_busy = 0;
+	}
 	void *p = MO_REAL(was, call(ptr, n, m));
 	if (!track)
 		return p;
-	if (p || size == 0)
+	if (p || size == 0) {
 		mo__record_realloc(fn, ptr, p, size);
-	else
+	} else {
+		t_busy = 1;
 		mo__record_ptr(MO_REC_REALLOC_FAIL, ptr);
+		t_busy = 0;
+	}
 	return p;
 }
 
@@ -737,8 +771,11 @@ MO_API pid_t fork(void)
 		return -1;
 	}
 	pid_t r = g_real.fork();
-	if (r > 0 && mo__tracking())
+	if (r > 0 && mo__tracking()) {
+		t_busy = 1;
 		mo__record_small(MO_REC_FORK, (uint64_t)r);
+		t_busy = 0;
+	}
 	return r;
 }
 
@@ -747,6 +784,7 @@ MO_API pid_t fork(void)
 static void mo__exit_now(int code)
 {
 	if (mo__tracking() && getpid() == g_pid) {
+		mo_leak_at_exit();
 		mo__send_exit(code);
 		mo_ringw_mark_exited();
 	}

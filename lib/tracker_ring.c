@@ -23,6 +23,7 @@ static mo_ring_hdr_t *g_hdr;
 static uint8_t *g_data;
 static uint64_t g_mask;
 static size_t g_map_size;
+static char g_path[4096];  /* the current ring's file, for its scan file */
 static _Atomic int g_dead; /* the collector is gone: drop everything */
 /* The collector's tail as last read.  Writers read the shared `tail` only
  * when this stale copy says the ring may be full, so the line the
@@ -79,6 +80,7 @@ int mo_ringw_open(const char *dir, pid_t pid, pid_t collector, uint64_t size)
 	g_data = (uint8_t *)p + MO_RING_HDR_SIZE;
 	g_mask = size - 1;
 	g_map_size = map_size;
+	memcpy(g_path, path, sizeof(g_path));
 	atomic_store(&g_dead, 0);
 	atomic_store(&g_tail_seen, 0);
 	return 0;
@@ -151,7 +153,8 @@ static int mo__wait_for_space(uint64_t end)
 	}
 }
 
-int mo_ringw_write(const void *payload, uint32_t len)
+static inline __attribute__((always_inline)) int
+mo__write(const void *payload, uint32_t len, uint64_t *end)
 {
 	mo_ring_hdr_t *h = g_hdr;
 	if (mo_unlikely(!h))
@@ -172,5 +175,27 @@ int mo_ringw_write(const void *payload, uint32_t len)
 	mo__copy_in(pos + 4, payload, len);
 	atomic_store_explicit(word, len | MO_RING_LEN_SET | MO_RING_COMMITTED,
 			      memory_order_release);
+	*end = pos + need;
 	return 0;
+}
+
+int mo_ringw_write(const void *payload, uint32_t len)
+{
+	uint64_t end;
+	return mo__write(payload, len, &end);
+}
+
+int mo_ringw_write_end(const void *payload, uint32_t len, uint64_t *end)
+{
+	return mo__write(payload, len, end);
+}
+
+mo_ring_hdr_t *mo_ringw_hdr(const char **path, uintptr_t *lo, uintptr_t *hi)
+{
+	if (g_hdr) {
+		*path = g_path;
+		*lo = (uintptr_t)g_hdr;
+		*hi = (uintptr_t)g_hdr + g_map_size;
+	}
+	return g_hdr;
 }

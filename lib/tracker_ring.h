@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mo_ring.h"
 #include "tracker.h"
 
 /* Creates "<dir>/<pid>-<nonce>.ring" of data size `size` (a power of two),
@@ -28,6 +29,17 @@ MO_HIDDEN void mo_ringw_detach(void);
  * entry is dropped and -EPIPE returned.  Async-signal-safe.  Returns 0,
  * -EINVAL (too large) or -EPIPE. */
 MO_HIDDEN int mo_ringw_write(const void *payload, uint32_t len);
+
+/* mo_ringw_write() that also gives the ring position just past the entry
+ * in *end (the collector's tail reaches it once it has read the entry). */
+MO_HIDDEN int mo_ringw_write_end(const void *payload, uint32_t len,
+				 uint64_t *end);
+
+/* The current ring's header, or NULL if there is none; then *path is its
+ * file's path and [*lo, *hi) its mapping (both valid until the ring is
+ * replaced).  Async-signal-safe. */
+MO_HIDDEN mo_ring_hdr_t *mo_ringw_hdr(const char **path, uintptr_t *lo,
+				      uintptr_t *hi);
 
 /* Marks the ring as finished by an orderly exit. */
 MO_HIDDEN void mo_ringw_mark_exited(void);

@@ -234,3 +234,13 @@ uint32_t mo_stacktab_count(void)
 {
 	return atomic_load(&g_tab.count);
 }
+
+void mo_stacktab_ranges(uintptr_t r[2][2])
+{
+	r[0][0] = (uintptr_t)g_tab.slots;
+	r[0][1] = g_tab.slots
+			  ? r[0][0] + MO_STACKTAB_SLOTS * sizeof(mo_stackslot_t)
+			  : 0;
+	r[1][0] = (uintptr_t)g_tab.arena;
+	r[1][1] = g_tab.arena ? r[1][0] + MO_STACKTAB_ARENA : 0;
+}

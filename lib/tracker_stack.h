@@ -47,6 +47,11 @@ MO_HIDDEN uint32_t mo_stacktab_intern_ctx(const uint64_t *ips, uint32_t n,
 /* Makes a claimed slot visible to lookups.  Thread-safe. */
 MO_HIDDEN void mo_stacktab_publish(mo_stackslot_t *slot, uint32_t id);
 
+/* The table's two mappings, [r[i][0], r[i][1]) (the leak scan leaves
+ * them out of its roots); empty ranges at 0 before mo_stacktab_init().
+ * Async-signal-safe. */
+MO_HIDDEN void mo_stacktab_ranges(uintptr_t r[2][2]);
+
 /* Number of distinct stacks stored, for tests and statistics. */
 MO_HIDDEN uint32_t mo_stacktab_count(void);
 

@@ -377,9 +377,10 @@ Test(gate, report_check_statuses)
 	       0, NULL);
 	expect((const char *[]){"report", "--check", "-i", t_nodata, NULL}, 23,
 	       NULL);
+	/* a passing check exits with the recorded program's status (3) */
 	expect((const char *[]){"report", "--check", "-i", t_nodata,
 				"--leak-kinds", "none", NULL},
-	       0, NULL);
+	       3, NULL);
 
 	/* The failing verdict goes to stderr, with the stack. */
 	cr_assert_eq(run_memopt((const char *[]){"report", "--check", "-i",
@@ -496,7 +497,7 @@ Test(gate, check_records_then_checks)
 
 	/* Leaks not gated: PROG's own status. */
 	cr_assert_eq(
-		run_memopt((const char *[]){"check", "-q", "--leak-kinds",
+		run_memopt((const char *[]){"check", "--leak-kinds",
 					    "none", "--", prog, "full", NULL},
 			   &res),
 		0, "%s", res.err);
@@ -509,7 +510,7 @@ Test(gate, check_records_then_checks)
 	mo_run_result_free(&res);
 	cr_assert_gt(mo_run_file_size(mo_run_join(dir, "memopt.data")), 0);
 
-	cr_assert_eq(run_memopt((const char *[]){"check", "-q", "--leak-kinds",
+	cr_assert_eq(run_memopt((const char *[]){"check", "--leak-kinds",
 						 "none", "--", prog, "valgrind",
 						 "5", NULL},
 				&res),
@@ -517,7 +518,7 @@ Test(gate, check_records_then_checks)
 	mo_run_result_free(&res);
 
 	/* A failing gate wins over PROG's status. */
-	cr_assert_eq(run_memopt((const char *[]){"check", "-q", "-o", "t.data",
+	cr_assert_eq(run_memopt((const char *[]){"check", "-o", "t.data",
 						 "--leak-kinds", "none",
 						 "--max-peak", "1",
 						 "--error-exitcode", "42", "--",

@@ -189,7 +189,9 @@ static char *record_ok(const char *name, const char *const *argv, int want_code)
 /* `memopt report --json -i trace`, parsed; the caller deletes it. */
 static cJSON *report_json(const char *trace)
 {
-	const char *opts[] = {"--json", "-i", trace, NULL};
+	/* memcheck's classification as such: no built-in suppressions */
+	const char *opts[] = {"--json", "--no-default-suppressions", "-i",
+			      trace, NULL};
 	mo_run_result_t res;
 	int code = run_memopt("report", opts, NULL, &res);
 	cJSON *json;
