@@ -666,9 +666,46 @@ static char *mo__read_maps(size_t *cap, size_t *len)
 	return NULL;
 }
 
+/* /proc/self/pagemap while a scan runs, or -1. */
+static int g_pagemap_fd = -1;
+
+#define MO_PM_PRESENT (1ull << 63)
+#define MO_PM_SWAPPED (1ull << 62)
+
+/* Scans the pages of [lo, hi) that the process has ever touched (present
+ * or swapped out, says /proc/self/pagemap): the others hold only zeros, or
+ * a file's contents, which cannot point into the heap, and merely reading
+ * them would make the kernel back them with memory (megabytes of reserved
+ * stack, for instance).  Without pagemap, scans everything. */
 static void mo__emit_root(void *ctx, uint64_t lo, uint64_t hi)
 {
-	mo_ls_root_range(ctx, lo, hi - lo);
+	enum { PAGE = 4096, CHUNK = 512 };
+	uint64_t pm[CHUNK], run = lo;
+	if (g_pagemap_fd < 0) {
+		mo_ls_root_range(ctx, lo, hi - lo);
+		return;
+	}
+	for (uint64_t page = lo / PAGE; page * PAGE < hi;) {
+		size_t n = CHUNK;
+		if ((hi - 1) / PAGE + 1 - page < n)
+			n = (size_t)((hi - 1) / PAGE + 1 - page);
+		ssize_t got = pread(g_pagemap_fd, pm, n * sizeof(pm[0]),
+				    (off_t)(page * sizeof(pm[0])));
+		if (got != (ssize_t)(n * sizeof(pm[0]))) {
+			mo_ls_root_range(ctx, run, hi - run); /* scan it all */
+			return;
+		}
+		for (size_t i = 0; i < n; i++, page++) {
+			uint64_t start = page * PAGE < lo ? lo : page * PAGE;
+			if (pm[i] & (MO_PM_PRESENT | MO_PM_SWAPPED))
+				continue; /* part of the current run */
+			if (run < start)
+				mo_ls_root_range(ctx, run, start - run);
+			run = (page + 1) * PAGE;
+		}
+	}
+	if (run < hi)
+		mo_ls_root_range(ctx, run, hi - run);
 }
 
 typedef struct mo_scan_ctx {
@@ -854,11 +891,16 @@ static uint64_t mo__classify(mo_scan_ctx_t *c, uint64_t sp,
 		threads++;
 	}
 	mo_lk_sort_ranges(c->skip, c->nskip);
-	if (c->nmaps)
+	if (c->nmaps) {
+		g_pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		mo_lk_roots(c->maps, c->nmaps, c->blocks, c->nb, c->skip,
 			    c->nskip, mo__emit_root, c->ls);
-	else
+		if (g_pagemap_fd >= 0)
+			close(g_pagemap_fd);
+		g_pagemap_fd = -1;
+	} else {
 		*partial = 1;
+	}
 	mo_ls_finish(c->ls);
 	mo__resume_threads(stopped);
 	mo__unmap(c->maps, arr_size);
