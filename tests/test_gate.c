@@ -497,8 +497,8 @@ Test(gate, check_records_then_checks)
 
 	/* Leaks not gated: PROG's own status. */
 	cr_assert_eq(
-		run_memopt((const char *[]){"check", "--leak-kinds",
-					    "none", "--", prog, "full", NULL},
+		run_memopt((const char *[]){"check", "--leak-kinds", "none",
+					    "--", prog, "full", NULL},
 			   &res),
 		0, "%s", res.err);
 	last = strrchr(res.err, '\n');
@@ -510,11 +510,11 @@ Test(gate, check_records_then_checks)
 	mo_run_result_free(&res);
 	cr_assert_gt(mo_run_file_size(mo_run_join(dir, "memopt.data")), 0);
 
-	cr_assert_eq(run_memopt((const char *[]){"check", "--leak-kinds",
-						 "none", "--", prog, "valgrind",
-						 "5", NULL},
-				&res),
-		     5, "%s", res.err);
+	cr_assert_eq(
+		run_memopt((const char *[]){"check", "--leak-kinds", "none",
+					    "--", prog, "valgrind", "5", NULL},
+			   &res),
+		5, "%s", res.err);
 	mo_run_result_free(&res);
 
 	/* A failing gate wins over PROG's status. */
