@@ -35,6 +35,8 @@
 
 #include <memopt/trace_format.h>
 
+#include <memopt/alloc.h>
+
 #include "mo_ring.h"
 #include "tracker.h"
 #include "tracker_leak.h"
@@ -514,6 +516,87 @@ __attribute__((constructor)) static void mo__ctor(void)
 {
 	mo__ensure_init();
 }
+
+/* --- memopt's own allocators (libmemopt) ---------------------------------
+ * libmemopt looks these hooks up by name when it loads (memopt/alloc.h)
+ * and reports every allocator event to them. */
+
+#define MO_POOL_STR_MAX 64
+
+/* An extension record: type, length, payload. */
+static uint8_t *mo__put_ext(uint8_t *p, unsigned type, const uint8_t *payload,
+			    size_t len)
+{
+	*p++ = (uint8_t)type;
+	p = mo_put_uv(p, len);
+	memcpy(p, payload, len);
+	return p + len;
+}
+
+/* Writes one allocator record of up to five uv fields and two strings. */
+static void mo__pool_record(unsigned type, const uint64_t *v, int nv,
+			    const char *s1, const char *s2, int with_stack)
+{
+	if (!mo__tracking())
+		return;
+	int saved = errno;
+	t_busy = 1;
+	mo_evbuf_t b;
+	uint8_t pay[6 * 10 + 2 * (10 + MO_POOL_STR_MAX)], *q = pay;
+	uint8_t *p = b.bytes;
+	mo_stackslot_t *slot = NULL;
+	uint32_t id = with_stack ? mo__stack_id(&p, &slot) : 0;
+	p = mo__maybe_tick(p);
+	for (int i = 0; i < nv; i++)
+		q = mo_put_uv(q, v[i]);
+	if (with_stack)
+		q = mo_put_uv(q, id);
+	for (const char *str = s1; str; str = str == s1 ? s2 : NULL) {
+		size_t n = strnlen(str, MO_POOL_STR_MAX);
+		q = mo_put_str(q, str, n);
+	}
+	p = mo__put_ext(p, type, pay, (size_t)(q - pay));
+	mo__commit(&b, p, slot, id);
+	t_busy = 0;
+	errno = saved;
+}
+
+static void mo__pool_created(const void *inst, const char *kind,
+			     const char *name)
+{
+	uint64_t v[1] = {(uintptr_t)inst};
+	mo__pool_record(MO_REC_POOL_CREATE, v, 1, kind ? kind : "",
+			name ? name : "", 0);
+}
+
+static void mo__pool_destroyed(const void *inst)
+{
+	uint64_t v[1] = {(uintptr_t)inst};
+	mo__pool_record(MO_REC_POOL_DESTROY, v, 1, NULL, NULL, 0);
+}
+
+static void mo__pool_alloc(const void *inst, const void *ptr, size_t size,
+			   size_t reserved)
+{
+	uint64_t v[4] = {(uintptr_t)inst, (uintptr_t)ptr, size, reserved};
+	mo__pool_record(MO_REC_POOL_ALLOC, v, 4, NULL, NULL, 1);
+}
+
+static void mo__pool_free(const void *inst, const void *ptr, size_t size)
+{
+	uint64_t v[3] = {(uintptr_t)inst, (uintptr_t)ptr, size};
+	mo__pool_record(MO_REC_POOL_FREE, v, 3, NULL, NULL, 0);
+}
+
+static void mo__pool_reset(const void *inst)
+{
+	uint64_t v[1] = {(uintptr_t)inst};
+	mo__pool_record(MO_REC_POOL_RESET, v, 1, NULL, NULL, 0);
+}
+
+MO_API const mo_alloc_hooks_t mo_tracker_alloc_hooks = {
+	mo__pool_created, mo__pool_destroyed, mo__pool_alloc, mo__pool_free,
+	mo__pool_reset};
 
 int mo_tracker_scan_enter(void)
 {

@@ -70,6 +70,7 @@ typedef struct mo__proc {
 	int started;	   /* MO_REC_PROC_START seen */
 	mo_loss_t *losses; /* from the last valid MO_REC_LEAKS */
 	size_t nlosses;
+	mo_pools_t pools; /* memopt's own allocators (MO_REC_POOL_*) */
 } mo__proc_t;
 
 typedef struct mo__stack {
@@ -575,6 +576,7 @@ static void mo__proc_free(mo__proc_t *p)
 	free(p->pub.argv);
 	mo__heap_free(&p->heap);
 	mo_addrmap_free(&p->stack_ids);
+	mo_pools_free(&p->pools);
 	free(p->mods);
 	free(p->mod_strings);
 	free(p->losses);
@@ -591,6 +593,7 @@ static mo__proc_t *mo__proc_new(uint32_t stream)
 	p->pub.exit_kind = MO_EXIT_UNKNOWN;
 	mo__heap_init(&p->heap);
 	mo_addrmap_init(&p->stack_ids);
+	mo_pools_init(&p->pools);
 	return p;
 }
 
@@ -1136,7 +1139,9 @@ int mo_an_feed(mo_an_t *an, const mo_event_t *ev)
 		return 0;
 	case MO_REC_LEAKS:
 		return mo__on_leaks(p, ev);
-	default: /* extension records and unknown kinds */
+	default: /* other extension records and unknown kinds */
+		if (mo_pools_is_record(ev->type))
+			return mo_pools_feed(&p->pools, ev);
 		return 0;
 	}
 }
@@ -1166,6 +1171,11 @@ size_t mo_an_nprocs(const mo_an_t *an)
 const mo_proc_t *mo_an_proc(const mo_an_t *an, size_t i)
 {
 	return i < an->nprocs ? &an->procs[i]->pub : NULL;
+}
+
+const mo_pools_t *mo_an_pools(const mo_an_t *an, size_t i)
+{
+	return i < an->nprocs ? &an->procs[i]->pools : NULL;
 }
 
 static uint64_t mo__key(const mo_site_t *s, mo_an_key_t key)

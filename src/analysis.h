@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pools.h"
 #include "symbolize.h"
 #include "trace_codec.h"
 
@@ -107,6 +108,10 @@ void mo_an_finish(mo_an_t *an);
 /* Processes, in order of their first record. */
 size_t mo_an_nprocs(const mo_an_t *an);
 const mo_proc_t *mo_an_proc(const mo_an_t *an, size_t i);
+
+/* memopt's own allocators used by process i (libmemopt instances), or
+ * NULL if there is no process i.  Valid until mo_an_free(). */
+const mo_pools_t *mo_an_pools(const mo_an_t *an, size_t i);
 
 /* Writes up to n sites of process i with a nonzero key, largest first
  * (ties broken by stack index), into out; returns how many. */

@@ -264,6 +264,33 @@ static void mo__json_leaks(mo__json_t *j, cJSON *o, size_t i)
 	mo_supp_leaks_free(&l);
 }
 
+/* "allocators": memopt's own allocator instances (libmemopt). */
+static cJSON *mo__json_pools(mo__json_t *j, size_t i)
+{
+	const mo_pools_t *ps = mo_an_pools(j->an, i);
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t k = 0; ps && k < ps->n && !j->nomem; k++) {
+		const mo_pool_info_t *p = &ps->v[k];
+		cJSON *o = cJSON_CreateObject();
+
+		mo__put(j, o, "kind", mo__json_text(p->kind));
+		mo__put(j, o, "name", mo__json_text(p->name));
+		mo__put_u64(j, o, "allocations", p->allocs);
+		mo__put_u64(j, o, "frees", p->frees);
+		mo__put_u64(j, o, "resets", p->resets);
+		mo__put_u64(j, o, "peak_bytes", p->peak);
+		mo__put_u64(j, o, "peak_reserved_bytes", p->reserved_at_peak);
+		mo__put_u64(j, o, "internal_fragmentation_bytes",
+			    p->reserved_at_peak - p->peak);
+		mo__put_u64(j, o, "live_bytes", p->in_use);
+		mo__put_u64(j, o, "live_allocations", p->live);
+		mo__put(j, o, "destroyed", cJSON_CreateBool(p->destroyed));
+		mo__push(j, arr, o);
+	}
+	return arr;
+}
+
 static cJSON *mo__json_scan(mo__json_t *j, const mo_proc_t *p)
 {
 	cJSON *o;
@@ -330,6 +357,7 @@ static cJSON *mo__json_process(mo__json_t *j, size_t i)
 		mo__json_sites(j, i, MO_BY_ALLOCATIONS));
 	mo__put(j, o, "top_bytes", mo__json_sites(j, i, MO_BY_BYTES));
 	mo__put(j, o, "top_temporary", mo__json_sites(j, i, MO_BY_TEMPORARY));
+	mo__put(j, o, "allocators", mo__json_pools(j, i));
 	mo__put(j, o, "diagnostics", mo__json_diagnostics(j, p));
 	return o;
 }

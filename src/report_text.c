@@ -189,21 +189,38 @@ static const char *mo__signame(uint64_t sig)
 	return sig < sizeof(names) / sizeof(names[0]) ? names[sig] : NULL;
 }
 
-void mo_report_title(FILE *out, const mo_proc_t *p)
+/* The command line, into cmd; with short, argv[0] is cut to its last
+ * component (".../prog"), so that long paths do not push the program's
+ * name and arguments off an 80-column line. */
+static void mo__command(char *cmd, size_t len, const mo_proc_t *p, int short_)
 {
-	char cmd[1024];
 	size_t pos = 0;
 
 	cmd[0] = '\0';
-	for (uint32_t i = 0; i < p->argc && pos < sizeof(cmd) - 1; i++) {
-		int n = snprintf(cmd + pos, sizeof(cmd) - pos, "%s%s",
-				 i ? " " : "", p->argv[i]);
+	for (uint32_t i = 0; i < p->argc && pos < len - 1; i++) {
+		const char *a = p->argv[i];
+		const char *slash = strrchr(a, '/');
+		int n = i == 0 && short_ && slash && slash != a
+				? snprintf(cmd + pos, len - pos, ".../%s",
+					   slash + 1)
+				: snprintf(cmd + pos, len - pos, "%s%s",
+					   i ? " " : "", a);
 		if (n < 0)
 			break;
 		pos += (size_t)n;
 	}
 	if (!cmd[0])
-		snprintf(cmd, sizeof(cmd), "%s", p->exe ? p->exe : "(unknown)");
+		snprintf(cmd, len, "%s", p->exe ? p->exe : "(unknown)");
+}
+
+void mo_report_title(FILE *out, const mo_proc_t *p)
+{
+	char cmd[1024];
+	int head = snprintf(NULL, 0, "== process %" PRIu32 ": ", p->pid);
+
+	mo__command(cmd, sizeof(cmd), p, 0);
+	if (head + strlen(cmd) > MO__COLS)
+		mo__command(cmd, sizeof(cmd), p, 1);
 	mo__linef(out, "== process %" PRIu32 ": %s", p->pid, cmd);
 }
 
@@ -530,6 +547,42 @@ static void mo__put_sections(mo__text_t *t, size_t i)
 		    p->temporary ? totals : NULL);
 }
 
+/* memopt's own allocators (libmemopt): one block per instance. */
+static void mo__put_pools(FILE *out, const mo_pools_t *ps)
+{
+	char a[32], b[32], c[32];
+
+	if (!ps || ps->n == 0)
+		return;
+	fputc('\n', out);
+	mo__linef(out, "ALLOCATORS (libmemopt): %zu instance%s", ps->n,
+		  ps->n == 1 ? "" : "s");
+	for (size_t k = 0; k < ps->n; k++) {
+		const mo_pool_info_t *p = &ps->v[k];
+		uint64_t frag = p->reserved_at_peak - p->peak;
+
+		mo__linef(out, "  %s \"%s\"%s", p->kind[0] ? p->kind : "?",
+			  p->name, p->destroyed ? " (destroyed)" : "");
+		mo__linef(out, "      %s allocations, %s frees, %s resets",
+			  mo_fmt_count(a, sizeof(a), p->allocs),
+			  mo_fmt_count(b, sizeof(b), p->frees),
+			  mo_fmt_count(c, sizeof(c), p->resets));
+		mo__linef(out,
+			  "      peak %s in use, %s reserved: %s (%.1f%%) "
+			  "internal fragmentation",
+			  mo_fmt_bytes(a, sizeof(a), p->peak),
+			  mo_fmt_bytes(b, sizeof(b), p->reserved_at_peak),
+			  mo_fmt_bytes(c, sizeof(c), frag),
+			  mo__pct(frag, p->reserved_at_peak));
+		if (p->live)
+			mo__linef(out,
+				  "      live at exit: %s in %s allocation%s",
+				  mo_fmt_bytes(a, sizeof(a), p->in_use),
+				  mo_fmt_count(b, sizeof(b), p->live),
+				  p->live == 1 ? "" : "s");
+	}
+}
+
 static int mo__put_process(mo__text_t *t, size_t i)
 {
 	const mo_proc_t *p = mo_an_proc(t->an, i);
@@ -551,6 +604,7 @@ static int mo__put_process(mo__text_t *t, size_t i)
 	if (r < 0)
 		return r;
 	mo__put_sections(t, i);
+	mo__put_pools(t->out, mo_an_pools(t->an, i));
 	return 0;
 }
 

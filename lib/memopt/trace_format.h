@@ -145,8 +145,15 @@ enum mo_rec_type {
 	/* Extension kinds reserved for later work (type len:uv payload). */
 	MO_REC_ALLOCATOR_STATS = 0x40, /* allocator statistics sample */
 	MO_REC_ACCESS_SAMPLE = 0x41,   /* memory-access sample */
-	MO_REC_POOL_ALLOC = 0x42,      /* allocation by a memopt allocator */
-	MO_REC_POOL_FREE = 0x43,       /* free into a memopt allocator */
+	/* memopt's own allocators (libmemopt, memopt/alloc.h), reported
+	 * through the tracker's hooks; inst is the allocator instance's
+	 * address, ptr an address it handed out (neither is a block number):
+	 * POOL_ALLOC payload: inst:uv ptr:uv size:uv reserved:uv stack:uv --
+	 * reserved is what the allocation takes in the allocator (size plus
+	 * rounding, header and padding) */
+	MO_REC_POOL_ALLOC = 0x42,
+	/* POOL_FREE payload: inst:uv ptr:uv size:uv */
+	MO_REC_POOL_FREE = 0x43,
 	/* The leak scan's result, in files only, at the place where the
 	 * process asked for it.  Payload: flags:uv (MO_SCAN_* of mo_ring.h),
 	 * threads:uv, scanned:uv (blocks classified: every block live at this
@@ -157,6 +164,13 @@ enum mo_rec_type {
 	 * several records in a row: all but the first have
 	 * MO_LEAKS_CONTINUED in flags and add to the first one's list. */
 	MO_REC_LEAKS = 0x44,
+	/* POOL_CREATE payload: inst:uv kind:str name:str -- an allocator
+	 * instance ("pool", "arena", ...) and the name its creator gave it */
+	MO_REC_POOL_CREATE = 0x45,
+	/* POOL_DESTROY payload: inst:uv */
+	MO_REC_POOL_DESTROY = 0x46,
+	/* POOL_RESET payload: inst:uv -- everything it handed out is free */
+	MO_REC_POOL_RESET = 0x47,
 	MO_REC_EXT_LAST = 0x7f,
 };
 
