@@ -42,7 +42,8 @@ typedef struct mo__slab {
 struct mo_slab {
 	char *name;
 	size_t obj_size, stride, align;
-	size_t n; /* objects per slab */
+	size_t link; /* offset of the free-list word in a free object */
+	size_t n;    /* objects per slab */
 	size_t slab_bytes;
 	size_t hdr;	/* offset of the first object without colour */
 	size_t colours; /* >= 1 */
@@ -115,7 +116,18 @@ int mo_slab_create(mo_slab_t **out, const mo_slab_opts_t *o)
 		return -ENOMEM;
 	c->align = align;
 	c->obj_size = o->obj_size;
-	rc = mo_size_align(o->obj_size, align, &c->stride);
+	/* With a constructor, free objects keep their constructed state:
+	 * the free-list word goes after the object (as in SLUB). */
+	rc = 0;
+	if (o->ctor)
+		rc = mo_size_align(o->obj_size, sizeof(void *), &c->link);
+	if (!rc)
+		rc = mo_size_add(c->link, o->ctor ? sizeof(void *) : 1,
+				 &c->stride);
+	if (!rc)
+		rc = mo_size_align(c->stride > o->obj_size ? c->stride
+							   : o->obj_size,
+				   align, &c->stride);
 	if (!rc)
 		rc = geometry(c, o->slab_objs);
 	if (rc) {
@@ -391,18 +403,23 @@ static void check_poison(const mo_slab_t *c, const unsigned char *o)
 }
 
 /* Takes an object from s (which has one). */
+static void **link_of(const mo_slab_t *c, void *o)
+{
+	return (void **)((char *)o + c->link);
+}
+
 static void *slab_take(mo_slab_t *c, mo__slab_t *s)
 {
-	void **o = s->free;
+	void *o = s->free;
 
 	if (o) {
 		if (c->poison)
 			check_poison(c, (unsigned char *)o);
-		s->free = *o;
+		s->free = *link_of(c, o);
 		if (c->poison)
 			memset(o, MO_SLAB_POISON, sizeof(void *));
 	} else {
-		o = (void **)(s->objs + s->carved++ * c->stride);
+		o = s->objs + s->carved++ * c->stride;
 		if (c->ctor) {
 			c->ctor(o, c->arg);
 			c->ctor_calls++;
@@ -480,7 +497,7 @@ void mo_slab_free(mo_slab_t *c, void *p)
 		s = (mo__slab_t *)((uintptr_t)p &
 				   ~(uintptr_t)(c->slab_bytes - 1));
 	}
-	*(void **)p = s->free;
+	*link_of(c, p) = s->free;
 	s->free = p;
 	if (s->inuse-- == c->n)
 		list_move(c, s, s->inuse ? L_PARTIAL : L_EMPTY);
