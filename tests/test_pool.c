@@ -42,6 +42,9 @@ Test(pool, create_errors)
 	o.align = 64;
 	o.obj_size = SIZE_MAX - 8;
 	cr_expect_eq(mo_pool_create(&p, &o), -EOVERFLOW);
+	o.obj_size = 8;
+	o.chunk_objs = SIZE_MAX / 4;
+	cr_expect_eq(mo_pool_create(&p, &o), -EOVERFLOW, "chunk too large");
 	cr_expect_null(p);
 	cr_expect_eq(mo_pool_create(&p, NULL), -EINVAL);
 	mo_pool_destroy(NULL);

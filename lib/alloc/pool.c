@@ -60,7 +60,7 @@ int mo_pool_create(mo_pool_t **out, const mo_pool_opts_t *o)
 {
 	mo_pool_t *p = NULL;
 	struct mo__pool_priv *v = NULL;
-	size_t align, stride;
+	size_t align, stride, bytes;
 	int rc;
 
 	if (!out || !o || o->obj_size == 0)
@@ -98,15 +98,21 @@ int mo_pool_create(mo_pool_t **out, const mo_pool_opts_t *o)
 	if (v->max_chunk_objs < v->next_objs)
 		v->max_chunk_objs = v->next_objs;
 	v->max_objs = o->max_objs;
+	if (mo_size_mul(v->max_chunk_objs, stride, &bytes)) {
+		rc = -EOVERFLOW;
+		goto fail;
+	}
 	*out = p;
 	MO_ALLOC_HOOK(created, p, "pool", v->name);
 	return 0;
 nomem:
+	rc = -ENOMEM;
+fail:
 	if (v)
 		free(v->name);
 	free(v);
 	free(p);
-	return -ENOMEM;
+	return rc;
 }
 
 static void chunk_release(mo__pool_chunk_t *c)
