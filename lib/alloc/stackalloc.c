@@ -148,6 +148,7 @@ void mo_stack_free(mo_stack_t *s, void *p)
 {
 	char *c = p;
 	mo__stack_hdr_t *h;
+	size_t top;
 
 	if (!p)
 		return;
@@ -174,9 +175,10 @@ void mo_stack_free(mo_stack_t *s, void *p)
 	s->frees++;
 	s->last = h->prev_last;
 	MO_ALLOC_HOOK(free, s, p, h->size);
+	top = h->prev_top;
 	h->magic = 0;
-	poison(s, h->prev_top, s->top);
-	s->top = h->prev_top;
+	poison(s, top, s->top);
+	s->top = top;
 }
 
 mo_stack_marker_t mo_stack_get_marker(const mo_stack_t *s)
