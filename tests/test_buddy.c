@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,82 @@ Test(buddy, out_of_memory)
 	mo_buddy_destroy(b);
 }
 
+Test(buddy, default_min_block_and_mapped_region)
+{
+	mo_buddy_t *b = make(NULL, 1 << 16, 0, 0);
+	mo_buddy_info_t info;
+	char *p;
+
+	mo_buddy_info(b, &info);
+	cr_expect_eq(info.min_block, MO_BUDDY_DEFAULT_MIN);
+	cr_expect_eq(info.max_order, 10);
+	p = mo_buddy_alloc(b, 1 << 16);
+	cr_assert_not_null(p);
+	cr_expect_eq((uintptr_t)p % (1 << 16), 0, "mapped aligned to its size");
+	memset(p, 0x5a, 1 << 16);
+	mo_buddy_free(b, p);
+	mo_buddy_destroy(b);
+}
+
+/* --- profiler hooks ---------------------------------------------------- */
+
+static char hook_log[512];
+
+static void h_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void h_log(const char *fmt, ...)
+{
+	size_t len = strlen(hook_log);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hook_log + len, sizeof(hook_log) - len, fmt, ap);
+	va_end(ap);
+}
+
+static void h_created(const void *i, const char *kind, const char *name)
+{
+	(void)i;
+	h_log("created %s %s;", kind, name);
+}
+static void h_destroyed(const void *i)
+{
+	(void)i;
+	h_log("destroyed;");
+}
+static void h_alloc(const void *i, const void *p, size_t size, size_t res)
+{
+	(void)i, (void)p;
+	h_log("alloc %zu %zu;", size, res);
+}
+static void h_free(const void *i, const void *p, size_t size)
+{
+	(void)i, (void)p;
+	h_log("free %zu;", size);
+}
+static void h_reset(const void *i)
+{
+	(void)i;
+	h_log("reset;");
+}
+
+Test(buddy, profiler_hooks)
+{
+	static const mo_alloc_hooks_t hooks = {h_created, h_destroyed, h_alloc,
+					       h_free, h_reset};
+	mo_buddy_t *b;
+	void *p;
+
+	mo_alloc_hooks = &hooks;
+	b = make(region, 1024, 64, 0);
+	p = mo_buddy_alloc(b, 100);
+	mo_buddy_free(b, p);
+	mo_buddy_alloc_aligned(b, 1, 256);
+	mo_buddy_reset(b);
+	mo_buddy_destroy(b);
+	mo_alloc_hooks = NULL;
+	cr_expect_str_eq(hook_log, "created buddy pages;alloc 100 128;"
+				   "free 100;alloc 1 256;reset;destroyed;");
+}
+
 /* --- misuse ---------------------------------------------------------- */
 
 static char seen[256];
@@ -312,12 +389,39 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
+typedef struct span {
+	uintptr_t lo, hi;
+} span_t;
+
+static int by_lo(const void *a, const void *b)
+{
+	const span_t *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Fails if two live blocks (their requested bytes) overlap. */
+static void check_no_overlap(const slot_t *slots, size_t n)
+{
+	static span_t sp[1024];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (slots[i].p)
+			sp[k++] =
+				(span_t){(uintptr_t)slots[i].p,
+					 (uintptr_t)slots[i].p + slots[i].size};
+	qsort(sp, k, sizeof(*sp), by_lo);
+	for (size_t i = 1; i < k; i++)
+		cr_assert_leq(sp[i - 1].hi, sp[i].lo, "blocks overlap");
+}
+
 static void check_model(mo_buddy_t *b, slot_t *slots, size_t n)
 {
 	uint64_t in_use = 0, live = 0, frag = 0, held = 0;
 	mo_alloc_stats_t st;
 	mo_buddy_info_t info;
 
+	check_no_overlap(slots, n);
 	for (size_t i = 0; i < n; i++) {
 		if (!slots[i].p)
 			continue;
@@ -359,6 +463,8 @@ Test(buddy, random_model, .timeout = 120)
 		slot_t *s = &slots[next_rand() % NSLOT];
 		uint64_t r = next_rand();
 
+		if (op % 5000 == 0)
+			check_model(b, slots, NSLOT);
 		if (s->p) {
 			for (size_t i = 0; i < s->size; i++)
 				if (s->p[i] != s->fill)
@@ -381,8 +487,6 @@ Test(buddy, random_model, .timeout = 120)
 		cr_assert(mo_is_pow2(blk));
 		cr_assert_eq((uintptr_t)s->p % blk, 0, "natural alignment");
 		memset(s->p, s->fill, s->size);
-		if (op % 5000 == 0)
-			check_model(b, slots, NSLOT);
 	}
 	check_model(b, slots, NSLOT);
 	mo_buddy_stats(b, &st);

@@ -442,6 +442,32 @@ static int sum_block(void *arg, void *p, size_t usable, int is_free)
 	return 0;
 }
 
+typedef struct span {
+	uintptr_t lo, hi;
+} span_t;
+
+static int by_lo(const void *a, const void *b)
+{
+	const span_t *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Fails if two live blocks (their requested bytes) overlap. */
+static void check_no_overlap(const slot_t *slots, size_t n)
+{
+	static span_t sp[1024];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (slots[i].p)
+			sp[k++] =
+				(span_t){(uintptr_t)slots[i].p,
+					 (uintptr_t)slots[i].p + slots[i].size};
+	qsort(sp, k, sizeof(*sp), by_lo);
+	for (size_t i = 1; i < k; i++)
+		cr_assert_leq(sp[i - 1].hi, sp[i].lo, "blocks overlap");
+}
+
 static void check_model(mo_fl_t *fl, slot_t *slots, size_t n)
 {
 	uint64_t in_use = 0, live = 0, frag = 0;
@@ -449,6 +475,7 @@ static void check_model(mo_fl_t *fl, slot_t *slots, size_t n)
 	walk_sum_t w = {0};
 	mo_fl_frag_t f;
 
+	check_no_overlap(slots, n);
 	for (size_t i = 0; i < n; i++) {
 		if (!slots[i].p)
 			continue;
@@ -470,11 +497,11 @@ static void check_model(mo_fl_t *fl, slot_t *slots, size_t n)
 	cr_assert_eq(w.blocks - live, f.free_blocks);
 }
 
-static void random_run(mo_fl_fit_t fit)
+static void random_run(mo_fl_fit_t fit, unsigned flags)
 {
 	enum { NSLOT = 600, OPS = 300000 };
 	static slot_t slots[NSLOT];
-	mo_fl_t *fl = make(NULL, 1 << 20, fit, 0);
+	mo_fl_t *fl = make(NULL, 1 << 20, fit, flags);
 	size_t fails = 0;
 	mo_alloc_stats_t st;
 
@@ -483,6 +510,8 @@ static void random_run(mo_fl_fit_t fit)
 		slot_t *s = &slots[next_rand() % NSLOT];
 		uint64_t r = next_rand();
 
+		if (op % 5000 == 0)
+			check_model(fl, slots, NSLOT);
 		if (s->p) {
 			for (size_t i = 0; i < s->size; i++)
 				if (s->p[i] != s->fill)
@@ -509,8 +538,6 @@ static void random_run(mo_fl_fit_t fit)
 			cr_assert_geq(mo_fl_usable_size(fl, s->p), s->size);
 			memset(s->p, s->fill, s->size);
 		}
-		if (op % 5000 == 0)
-			check_model(fl, slots, NSLOT);
 	}
 	check_model(fl, slots, NSLOT);
 	mo_fl_stats(fl, &st);
@@ -525,10 +552,15 @@ static void random_run(mo_fl_fit_t fit)
 
 Test(freelist, random_model_first_fit, .timeout = 120)
 {
-	random_run(MO_FL_FIRST_FIT);
+	random_run(MO_FL_FIRST_FIT, 0);
 }
 
 Test(freelist, random_model_best_fit, .timeout = 120)
 {
-	random_run(MO_FL_BEST_FIT);
+	random_run(MO_FL_BEST_FIT, 0);
+}
+
+Test(freelist, random_model_debug_mode, .timeout = 120)
+{
+	random_run(MO_FL_BEST_FIT, MO_ALLOC_DEBUG);
 }

@@ -101,7 +101,8 @@ static void set_free(hdr_t *h, size_t size, size_t prev_used)
 	h->size = size | prev_used;
 	h->magic = MAGIC_FREE;
 	h->slack = 0;
-	((size_t *)((char *)h + size))[-1] = size;
+	/* Through an integer: the footer lies beyond the header object. */
+	*(size_t *)((uintptr_t)h + size - sizeof(size_t)) = size;
 }
 
 /* Poisons a free block's payload after its links (not its footer). */
