@@ -371,6 +371,28 @@ Test(buddy, debug_poisons_freed_memory)
 	mo_buddy_destroy(b);
 }
 
+Test(buddy, debug_detects_writes_after_free)
+{
+	mo_buddy_t *b = make(region, 1024, 64, MO_ALLOC_DEBUG);
+	char *x = mo_buddy_alloc(b, 64), *y = mo_buddy_alloc(b, 64);
+
+	mo_alloc_set_misuse_handler(record);
+	mo_buddy_free(b, y);
+	mo_buddy_free(b, x); /* merges back to one block */
+	y[40] = 1;	     /* a dangling write */
+	nseen = 0;
+	cr_expect_eq(mo_buddy_alloc(b, 1024), x, "the block is handed out");
+	cr_expect_eq(nseen, 1);
+	expect_misuse("write after free at %p", y + 40);
+	mo_buddy_free(b, x);
+	nseen = 0;
+	cr_expect_not_null(mo_buddy_alloc(b, 100));
+	cr_expect_not_null(mo_buddy_alloc(b, 300));
+	cr_expect_eq(nseen, 0, "clean memory is not reported");
+	mo_alloc_set_misuse_handler(NULL);
+	mo_buddy_destroy(b);
+}
+
 /* --- randomized test against a model ------------------------------------ */
 
 typedef struct slot {

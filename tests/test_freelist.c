@@ -288,6 +288,7 @@ Test(freelist, misuse_messages)
 	a = mo_fl_alloc(fl, 64);
 	b = mo_fl_alloc(fl, 64);
 	c = mo_fl_alloc(fl, 64);
+	memset(c, 0, 64); /* (a fresh block is poison in debug mode) */
 	mo_fl_free(fl, b);
 	mo_fl_free(fl, b);
 	expect_misuse("double free of %p", b);
@@ -343,6 +344,31 @@ Test(freelist, debug_poisons_freed_memory)
 	cr_expect_eq(n, 184, "all but the free-list links are poisoned");
 	/* The tail of a fresh debug region is poisoned too. */
 	cr_expect_eq(q[100], MO_FL_POISON);
+	mo_fl_destroy(fl);
+}
+
+Test(freelist, debug_detects_writes_after_free)
+{
+	mo_fl_t *fl =
+		make(region, sizeof(region), MO_FL_FIRST_FIT, MO_ALLOC_DEBUG);
+	char *p = mo_fl_alloc(fl, 200), *q = mo_fl_alloc(fl, 100);
+	char *r = mo_fl_alloc(fl, 8);
+
+	mo_alloc_set_misuse_handler(record);
+	mo_fl_free(fl, p);
+	mo_fl_free(fl, q); /* merges with p: q's header is poisoned */
+	mo_fl_free(fl, q);
+	expect_misuse("double free of %p", q);
+	p[50] = 1; /* a dangling write */
+	nseen = 0;
+	cr_expect_eq(mo_fl_alloc(fl, 100), p, "the block is handed out");
+	cr_expect_eq(nseen, 1);
+	expect_misuse("write after free at %p", p + 50);
+	nseen = 0;
+	mo_fl_free(fl, r);
+	cr_expect_not_null(mo_fl_alloc(fl, 500));
+	cr_expect_eq(nseen, 0, "clean memory is not reported");
+	mo_alloc_set_misuse_handler(NULL);
 	mo_fl_destroy(fl);
 }
 

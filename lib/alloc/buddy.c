@@ -85,6 +85,21 @@ static void poison(const mo_buddy_t *b, void *p, size_t len)
 		       len - sizeof(node_t));
 }
 
+/* Debug mode: reports the first byte of [p, p + n) that is not poison. */
+static void check_poison(const mo_buddy_t *b, const unsigned char *p, size_t n)
+{
+	char what[96];
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == MO_BUDDY_POISON)
+			continue;
+		snprintf(what, sizeof(what), "write after free at %p",
+			 (const void *)(p + i));
+		mo_alloc_misuse("buddy", b->name, what);
+		return;
+	}
+}
+
 static void buddy_init(mo_buddy_t *b)
 {
 	memset(b->meta, 0, b->size >> b->shift);
@@ -201,6 +216,9 @@ static void *alloc_order(mo_buddy_t *b, unsigned k, size_t req)
 		b->splits++;
 	}
 	blk = (size_t)1 << (b->shift + k);
+	if (b->debug && blk > sizeof(node_t))
+		check_poison(b, (unsigned char *)p + sizeof(node_t),
+			     blk - sizeof(node_t));
 	i = idx_of(b, p);
 	b->meta[i] = (uint8_t)(M_USED | k);
 	b->slack[i] = (uint32_t)(blk - req);
@@ -299,7 +317,8 @@ void mo_buddy_free(mo_buddy_t *b, void *p)
 	MO_ALLOC_HOOK(free, b, p, req);
 	b->meta[li] = 0;
 	b->slack[li] = 0;
-	poison(b, p, (size_t)1 << (b->shift + k));
+	if (b->debug) /* all of it: push() writes the links last */
+		memset(p, MO_BUDDY_POISON, (size_t)1 << (b->shift + k));
 	off = (size_t)li << b->shift;
 	while (k < b->max_order) {
 		size_t bo = off ^ ((size_t)1 << (b->shift + k));
@@ -314,8 +333,6 @@ void mo_buddy_free(mo_buddy_t *b, void *p)
 		k++;
 		b->merges++;
 	}
-	if (b->debug)
-		memset(b->base + off, MO_BUDDY_POISON, sizeof(node_t));
 	push(b, b->base + off, k);
 }
 

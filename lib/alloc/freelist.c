@@ -30,6 +30,8 @@
 #define MAGIC_USED 0x6d6f666cu /* "mofl" */
 #define MAGIC_FREE 0x66726565u /* "free" */
 #define MAGIC_END 0x656e6421u  /* "end!" */
+/* A header inside poisoned free space (debug mode). */
+#define POISON_MAGIC (0x01010101u * MO_FL_POISON)
 
 typedef struct hdr {
 	size_t size; /* block bytes | F_USED | F_PREV_USED */
@@ -111,6 +113,27 @@ static void poison(const mo_fl_t *fl, hdr_t *h)
 	if (fl->debug)
 		memset((char *)h + sizeof(fblk_t), MO_FL_POISON,
 		       bsize(h) - sizeof(fblk_t) - sizeof(size_t));
+}
+
+static void poison_range(const mo_fl_t *fl, char *p, size_t n)
+{
+	if (fl->debug)
+		memset(p, MO_FL_POISON, n);
+}
+
+/* Debug mode: reports the first byte of [p, p + n) that is not poison. */
+static void check_poison(const mo_fl_t *fl, const unsigned char *p, size_t n)
+{
+	char what[96];
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == MO_FL_POISON)
+			continue;
+		snprintf(what, sizeof(what), "write after free at %p",
+			 (const void *)(p + i));
+		mo_alloc_misuse("freelist", fl->name, what);
+		return;
+	}
 }
 
 static void fl_init(mo_fl_t *fl)
@@ -213,6 +236,12 @@ static void *place(mo_fl_t *fl, fblk_t *b, size_t need, size_t req)
 	size_t s = bsize(h), prev_used = h->size & F_PREV_USED;
 	void *p = h + 1;
 
+	if (fl->debug)
+		check_poison(fl, (unsigned char *)b + sizeof(fblk_t),
+			     (s - need >= MO_FL_MIN_BLOCK
+				      ? need
+				      : s - sizeof(size_t)) -
+				     sizeof(fblk_t));
 	list_del(fl, b);
 	if (s - need >= MO_FL_MIN_BLOCK) {
 		hdr_t *r = (hdr_t *)((char *)h + need);
@@ -313,7 +342,8 @@ static hdr_t *check(const mo_fl_t *fl, const void *p, const char *op)
 
 	if (a < (uintptr_t)fl->base + MO_FL_HEADER || a >= (uintptr_t)fl->end)
 		snprintf(what, sizeof(what), "%s of foreign pointer %p", op, p);
-	else if (!(a & 15) && h->magic == MAGIC_FREE)
+	else if (!(a & 15) && (h->magic == MAGIC_FREE ||
+			       (fl->debug && h->magic == POISON_MAGIC)))
 		snprintf(what, sizeof(what),
 			 strcmp(op, "free") ? "%s of freed block %p"
 					    : "double %s of %p",
@@ -353,12 +383,18 @@ void mo_fl_free(mo_fl_t *fl, void *p)
 	if (!(n->size & F_USED)) {
 		list_del(fl, (fblk_t *)n);
 		s += bsize(n);
+		/* Debug: our would-be footer, n's header and links. */
+		poison_range(fl, (char *)n - sizeof(size_t),
+			     sizeof(size_t) + sizeof(fblk_t));
 	}
 	if (!prev_used) {
 		hdr_t *pv = prev_hdr(h);
 		list_del(fl, (fblk_t *)pv);
 		s += bsize(pv);
 		prev_used = pv->size & F_PREV_USED;
+		/* Debug: pv's footer, our header and links. */
+		poison_range(fl, (char *)h - sizeof(size_t),
+			     sizeof(size_t) + sizeof(fblk_t));
 		h = pv;
 	}
 	set_free(h, s, prev_used);

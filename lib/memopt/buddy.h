@@ -27,7 +27,8 @@ typedef struct mo_buddy mo_buddy_t;
 #define MO_BUDDY_DEFAULT_MIN 64u
 #define MO_BUDDY_SMALLEST_MIN 16u
 /* Byte written over freed blocks in debug mode (after their first 16
- * bytes, which hold the free-list links). */
+ * bytes, which hold the free-list links); an allocation checks that the
+ * block it hands out still holds it ("write after free at ADDR"). */
 #define MO_BUDDY_POISON 0xdb
 
 typedef struct mo_buddy_opts {

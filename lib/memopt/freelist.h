@@ -33,7 +33,8 @@ typedef enum mo_fl_fit {
  * footer); a remainder smaller than this is left in the allocation. */
 #define MO_FL_MIN_BLOCK 48u
 /* Byte written over freed payloads in debug mode (after the 16 bytes of
- * free-list links at the start of the payload). */
+ * free-list links at the start of the payload); an allocation checks that
+ * the bytes it hands out still hold it ("write after free at ADDR"). */
 #define MO_FL_POISON 0xdb
 /* Largest alignment mo_fl_alloc_aligned() accepts. */
 #define MO_FL_MAX_ALIGN ((size_t)1 << 30)
