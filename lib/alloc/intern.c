@@ -158,7 +158,7 @@ int mo_intern_findn(const mo_intern_t *t, const char *s, size_t len,
 {
 	size_t i;
 
-	if (!t->n)
+	if (!t->n || len > PTRDIFF_MAX)
 		return -ENOENT;
 	i = probe(t, s, len, hash_str(s, len));
 	if (!t->index[i])
@@ -259,11 +259,14 @@ static int fail(mo_intern_t *t, int rc)
 
 int mo_intern_addn(mo_intern_t *t, const char *s, size_t len, uint32_t *id)
 {
-	uint64_t h = hash_str(s, len);
+	uint64_t h;
 	size_t i;
 	char *p;
 	int rc;
 
+	if (len > PTRDIFF_MAX - sizeof(chunk_t) - 1)
+		return fail(t, -EOVERFLOW);
+	h = hash_str(s, len);
 	if (t->n) {
 		i = probe(t, s, len, h);
 		if (t->index[i]) {
@@ -275,8 +278,6 @@ int mo_intern_addn(mo_intern_t *t, const char *s, size_t len, uint32_t *id)
 			return 0;
 		}
 	}
-	if (len >= SIZE_MAX - 1)
-		return fail(t, -EOVERFLOW);
 	if (t->n == t->ents_cap && (rc = grow_ents(t)))
 		return fail(t, rc);
 	if (t->n + 1 > t->index_slots - t->index_slots / 8 &&
