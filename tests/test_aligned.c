@@ -10,6 +10,8 @@
 
 #include <memopt/aligned.h>
 
+#include "hook_rec.h"
+
 Test(aligned, inline_helpers)
 {
 	cr_expect_eq(mo_align_up(0, 16), 0);
@@ -239,4 +241,28 @@ Test(aligned, foreign_pointer_is_reported)
 	cr_expect_str_eq(seen, want);
 	cr_expect_eq(mo_aligned_size(&buf[32]), 0);
 	mo_alloc_set_misuse_handler(NULL);
+}
+
+Test(aligned, profiler_hooks)
+{
+	void *a, *b;
+
+	rec_start();
+	a = mo_aligned_alloc(100, 64);
+	b = mo_aligned_alloc(28, 4096);
+	cr_assert(a && b);
+	cr_expect_eq(rec.created, 1);
+	cr_expect_str_eq(rec.kind, "aligned");
+	cr_expect_str_eq(rec.name, "mo_aligned");
+	cr_expect_eq(rec.live_bytes, 128);
+	a = mo_aligned_realloc(a, 300, 64);
+	cr_assert_not_null(a);
+	cr_expect_eq(rec.live_bytes, 328);
+	mo_aligned_free(a);
+	mo_aligned_free(b);
+	cr_expect_eq(rec.created, 1, "announced once");
+	cr_expect_eq(rec.allocs, 3);
+	cr_expect_eq(rec.frees, 3);
+	cr_expect_eq(rec.live_bytes, 0);
+	rec_stop();
 }

@@ -8,6 +8,8 @@
 
 #include <memopt/cbuf.h>
 
+#include "hook_rec.h"
+
 static mo_cbuf_t *make(size_t cap, mo_cbuf_policy_t pol)
 {
 	mo_cbuf_opts_t o = {sizeof(int), cap, pol, "ints", 0};
@@ -204,4 +206,25 @@ Test(cbuf, randomized_model)
 	}
 	mo_cbuf_destroy(rb);
 	mo_cbuf_destroy(ob);
+}
+
+Test(cbuf, profiler_hooks)
+{
+	mo_cbuf_t *b;
+
+	rec_start();
+	b = make(4, MO_CBUF_REJECT);
+	cr_expect_eq(rec.created, 1);
+	cr_expect_eq(rec.inst, b);
+	cr_expect_str_eq(rec.kind, "cbuf");
+	cr_expect_str_eq(rec.name, "ints");
+	cr_expect_eq(rec.allocs, 1);
+	cr_expect_eq(rec.live_bytes, 16);
+	mo_cbuf_clear(b);
+	cr_expect_eq(rec.resets, 1);
+	mo_cbuf_destroy(b);
+	cr_expect_eq(rec.frees, 1);
+	cr_expect_eq(rec.live_bytes, 0);
+	cr_expect_eq(rec.destroyed, 1);
+	rec_stop();
 }

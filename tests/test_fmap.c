@@ -9,6 +9,8 @@
 
 #include <memopt/fmap.h>
 
+#include "hook_rec.h"
+
 static mo_fmap_t *make_u64(mo_fmap_probing_t pr)
 {
 	mo_fmap_opts_t o = {.key_size = 8,
@@ -302,4 +304,62 @@ Test(fmap, randomized_model_linear)
 {
 	model_test(MO_FMAP_LINEAR, mo_fmap_hash_u64);
 	model_test(MO_FMAP_LINEAR, hash_weak);
+}
+
+Test(fmap, profiler_hooks)
+{
+	mo_fmap_t *m;
+	uint64_t k;
+
+	rec_start();
+	m = make_u64(MO_FMAP_ROBIN_HOOD);
+	cr_expect_eq(rec.created, 1);
+	cr_expect_eq(rec.inst, m);
+	cr_expect_str_eq(rec.kind, "fmap");
+	cr_expect_str_eq(rec.name, "u64");
+	for (k = 0; k < 8; k++)
+		mo_fmap_put(m, &k, &k);
+	cr_expect_eq(rec.allocs, 2);
+	cr_expect_eq(rec.frees, 1);
+	cr_expect_eq(rec.live_bytes, 320);
+	mo_fmap_clear(m);
+	cr_expect_eq(rec.resets, 1);
+	mo_fmap_destroy(m);
+	cr_expect_eq(rec.frees, 2);
+	cr_expect_eq(rec.live_bytes, 0);
+	cr_expect_eq(rec.destroyed, 1);
+	rec_stop();
+}
+
+Test(fmap, debug_poisons_removed_entries)
+{
+	mo_fmap_opts_t o = {
+		.key_size = 8, .val_size = 8, .flags = MO_ALLOC_DEBUG};
+	mo_fmap_t *m;
+	uint64_t k = 5, v = 6, *p;
+
+	cr_assert_eq(mo_fmap_create(&m, &o), 0);
+	cr_assert_eq(mo_fmap_put(m, &k, &v), 0);
+	p = mo_fmap_get(m, &k);
+	cr_assert_eq(mo_fmap_remove(m, &k, NULL), 0);
+	cr_expect_eq(*p, 0xddddddddddddddddull);
+	mo_fmap_destroy(m);
+}
+
+Test(fmap, put_from_pointers_into_the_table)
+{
+	mo_fmap_t *m = make_u64(MO_FMAP_LINEAR);
+	uint64_t k, v;
+
+	for (k = 0; k < 7; k++) {
+		v = k + 50;
+		mo_fmap_put(m, &k, &v);
+	}
+	k = 7; /* the 8th entry grows the table under the value pointer */
+	cr_assert_eq(mo_fmap_put(m, &k, mo_fmap_get(m, &(uint64_t){3})), 0);
+	cr_expect_eq(mo_fmap_slots(m), 16);
+	cr_expect_eq(*(uint64_t *)mo_fmap_get(m, &k), 53);
+	cr_expect_eq(mo_fmap_put(m, &k, mo_fmap_get(m, &k)), 1, "self");
+	cr_expect_eq(*(uint64_t *)mo_fmap_get(m, &k), 53);
+	mo_fmap_destroy(m);
 }

@@ -9,6 +9,8 @@
 
 #include <memopt/intern.h>
 
+#include "hook_rec.h"
+
 Test(intern, dedup_and_dense_ids)
 {
 	mo_intern_t *t;
@@ -179,4 +181,30 @@ Test(intern, invalid)
 	cr_expect_eq(mo_intern_count(t), 0);
 	mo_intern_destroy(t);
 	mo_intern_destroy(NULL);
+}
+
+Test(intern, profiler_hooks)
+{
+	mo_intern_opts_t o = {.name = "syms"};
+	mo_intern_t *t;
+	mo_alloc_stats_t st;
+
+	rec_start();
+	cr_assert_eq(mo_intern_create(&t, &o), 0);
+	cr_expect_eq(rec.created, 1);
+	cr_expect_eq(rec.inst, t);
+	cr_expect_str_eq(rec.kind, "intern");
+	cr_expect_str_eq(rec.name, "syms");
+	cr_assert_eq(mo_intern_add(t, "x", NULL), 1);
+	cr_expect_eq(rec.allocs, 3, "id table, index, chunk");
+	mo_intern_stats(t, &st);
+	cr_expect_eq(st.live, 3);
+	cr_expect_gt(rec.live_bytes, 65536);
+	mo_intern_clear(t);
+	cr_expect_eq(rec.resets, 1);
+	mo_intern_destroy(t);
+	cr_expect_eq(rec.frees, 3);
+	cr_expect_eq(rec.live_bytes, 0);
+	cr_expect_eq(rec.destroyed, 1);
+	rec_stop();
 }

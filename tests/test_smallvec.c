@@ -9,6 +9,8 @@
 #include <memopt/aligned.h>
 #include <memopt/smallvec.h>
 
+#include "hook_rec.h"
+
 MO_SVEC_DEFINE(ivec, int, 4)
 
 typedef struct big {
@@ -235,4 +237,53 @@ Test(smallvec, randomized_model)
 	for (i = 0; i < n; i++)
 		cr_assert_eq(*(long *)mo_svec_at(&v, i), model[i]);
 	mo_svec_destroy(&v);
+}
+
+Test(smallvec, profiler_hooks)
+{
+	ivec_t v;
+	int i;
+
+	rec_start();
+	cr_assert_eq(ivec_init(&v, "ints"), 0);
+	cr_expect_eq(rec.created, 1);
+	cr_expect_eq(rec.inst, &v.v);
+	cr_expect_str_eq(rec.kind, "svec");
+	cr_expect_str_eq(rec.name, "ints");
+	for (i = 0; i < 4; i++)
+		ivec_push(&v, i);
+	cr_expect_eq(rec.allocs, 0, "inline storage is not heap");
+	for (i = 0; i < 9; i++)
+		ivec_push(&v, i);
+	cr_expect_eq(rec.allocs, 2);
+	cr_expect_eq(rec.frees, 1);
+	cr_expect_eq(rec.live_bytes, 64);
+	ivec_clear(&v);
+	cr_expect_eq(rec.resets, 1);
+	ivec_destroy(&v);
+	cr_expect_eq(rec.frees, 2);
+	cr_expect_eq(rec.live_bytes, 0);
+	cr_expect_eq(rec.destroyed, 1);
+	rec_stop();
+}
+
+Test(smallvec, elements_from_the_vector_itself)
+{
+	ivec_t v;
+	int i;
+
+	cr_assert_eq(ivec_init(&v, NULL), 0);
+	for (i = 0; i < 4; i++)
+		ivec_push(&v, i + 1); /* 1 2 3 4, full inline */
+	cr_assert_eq(mo_svec_push(&v.v, ivec_at(&v, 1)), 0); /* spills */
+	cr_expect_eq(*ivec_at(&v, 4), 2);
+	for (i = 5; i < 8; i++)
+		ivec_push(&v, 0); /* full heap: 8 of 8 */
+	cr_assert_eq(mo_svec_insert(&v.v, 0, ivec_at(&v, 3)), 0); /* grows */
+	cr_expect_eq(*ivec_at(&v, 0), 4);
+	cr_assert_eq(mo_svec_insert(&v.v, 1, ivec_at(&v, 0)), 0);
+	cr_expect_eq(*ivec_at(&v, 1), 4);
+	cr_expect_eq(*ivec_at(&v, 2), 1);
+	cr_expect_eq(ivec_len(&v), 10);
+	ivec_destroy(&v);
 }

@@ -95,7 +95,13 @@ static void *place(char *raw, size_t size, size_t align)
 	return p;
 }
 
-void *mo_aligned_alloc(size_t size, size_t align)
+/* Internal entry points for the containers built on these helpers: they
+ * report their memory to the profiler themselves, so these do not. */
+void *mo__aligned_alloc_quiet(size_t size, size_t align);
+void *mo__aligned_realloc_quiet(void *p, size_t size, size_t align);
+void mo__aligned_free_quiet(void *p);
+
+static void *do_alloc(size_t size, size_t align, int hook)
 {
 	size_t total;
 	char *raw;
@@ -112,8 +118,19 @@ void *mo_aligned_alloc(size_t size, size_t align)
 	if (!raw)
 		return NULL;
 	p = place(raw, size, align);
-	hook_alloc(p, size, total);
+	if (hook)
+		hook_alloc(p, size, total);
 	return p;
+}
+
+void *mo_aligned_alloc(size_t size, size_t align)
+{
+	return do_alloc(size, align, 1);
+}
+
+void *mo__aligned_alloc_quiet(size_t size, size_t align)
+{
+	return do_alloc(size, align, 0);
 }
 
 void *mo_aligned_calloc(size_t n, size_t size, size_t align)
@@ -147,7 +164,7 @@ static hdr_t *valid_hdr(const void *p, const char *op)
 	return NULL;
 }
 
-void mo_aligned_free(void *p)
+static void do_free(void *p, int hook)
 {
 	hdr_t *h;
 	char *raw;
@@ -158,21 +175,32 @@ void mo_aligned_free(void *p)
 	if (!h)
 		return;
 	raw = (char *)p - h->off;
-	MO_ALLOC_HOOK(free, &g_inst, p, (size_t)h->size);
+	if (hook)
+		MO_ALLOC_HOOK(free, &g_inst, p, (size_t)h->size);
 	if (debug_on())
 		memset(p, 0xdd, h->size);
 	h->magic = MAGIC_FREED;
 	free(raw);
 }
 
-void *mo_aligned_realloc(void *p, size_t size, size_t align)
+void mo_aligned_free(void *p)
+{
+	do_free(p, 1);
+}
+
+void mo__aligned_free_quiet(void *p)
+{
+	do_free(p, 0);
+}
+
+static void *do_realloc(void *p, size_t size, size_t align, int hook)
 {
 	size_t old_size, old_off, total, keep, room;
 	hdr_t *h;
 	char *raw, *q;
 
 	if (!p)
-		return mo_aligned_alloc(size, align);
+		return do_alloc(size, align, hook);
 	if (check_align(&align))
 		return NULL;
 	h = valid_hdr(p, "realloc");
@@ -197,9 +225,21 @@ void *mo_aligned_realloc(void *p, size_t size, size_t align)
 	if ((size_t)(q - raw) != old_off)
 		memmove(q, raw + old_off, keep);
 	q = place(raw, size, align);
-	MO_ALLOC_HOOK(free, &g_inst, p, old_size);
-	hook_alloc(q, size, total);
+	if (hook) {
+		MO_ALLOC_HOOK(free, &g_inst, p, old_size);
+		hook_alloc(q, size, total);
+	}
 	return q;
+}
+
+void *mo_aligned_realloc(void *p, size_t size, size_t align)
+{
+	return do_realloc(p, size, align, 1);
+}
+
+void *mo__aligned_realloc_quiet(void *p, size_t size, size_t align)
+{
+	return do_realloc(p, size, align, 0);
 }
 
 size_t mo_aligned_size(const void *p)

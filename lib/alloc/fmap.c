@@ -217,7 +217,7 @@ static void put_val(mo_fmap_t *m, size_t i, const void *val)
 	if (!m->val_size)
 		return;
 	if (val)
-		memcpy(val_at(m, i), val, m->val_size);
+		memmove(val_at(m, i), val, m->val_size);
 	else
 		memset(val_at(m, i), 0, m->val_size);
 }
@@ -344,22 +344,34 @@ void *mo_fmap_get(const mo_fmap_t *m, const void *key)
 	return m->val_size ? val_at(m, i) : key_at(m, i);
 }
 
+/* Nonzero if p points into the table block. */
+static int in_table(const mo_fmap_t *m, const void *p)
+{
+	const char *b = (const char *)m->meta, *c = p;
+
+	return b && c >= b && c < b + m->table_bytes;
+}
+
 int mo_fmap_put(mo_fmap_t *m, const void *key, const void *val)
 {
-	size_t i = find(m, key), n, scratch;
+	size_t i = find(m, key), n, big, scratch;
 	char stack[256], *buf;
-	int rc;
+	int rc, inside;
 
 	if (i != SIZE_MAX) {
 		put_val(m, i, val);
 		return 1;
 	}
-	if (mo_size_add(m->len, 1, &n))
+	big = m->key_size > m->val_size ? m->key_size : m->val_size;
+	if (mo_size_add(m->len, 1, &n) || mo_size_mul(big, 3, &scratch)) {
+		m->stats.failures++;
 		return -EOVERFLOW;
-	rc = mo_fmap_reserve(m, n);
-	if (rc)
+	}
+	/* Grow first, unless key or val point into the table (then they are
+	 * copied first). */
+	inside = in_table(m, key) || in_table(m, val);
+	if (!inside && (rc = mo_fmap_reserve(m, n)))
 		return rc;
-	scratch = (m->key_size > m->val_size ? m->key_size : m->val_size) * 3;
 	buf = scratch <= sizeof(stack) ? stack : malloc(scratch);
 	if (!buf) {
 		m->stats.failures++;
@@ -368,15 +380,18 @@ int mo_fmap_put(mo_fmap_t *m, const void *key, const void *val)
 	memcpy(buf, key, m->key_size);
 	if (m->val_size) {
 		if (val)
-			memcpy(buf + scratch / 3, val, m->val_size);
+			memcpy(buf + big, val, m->val_size);
 		else
-			memset(buf + scratch / 3, 0, m->val_size);
+			memset(buf + big, 0, m->val_size);
 	}
-	insert_new(m, buf, buf + scratch / 3, buf + 2 * (scratch / 3));
+	rc = inside ? mo_fmap_reserve(m, n) : 0;
+	if (!rc) {
+		insert_new(m, buf, buf + big, buf + 2 * big);
+		set_bytes(m);
+	}
 	if (buf != stack)
 		free(buf);
-	set_bytes(m);
-	return 0;
+	return rc;
 }
 
 /* Moves the entry in slot from to slot to, an earlier one of its probe

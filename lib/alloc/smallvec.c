@@ -13,6 +13,12 @@
 
 #define MIN_HEAP_CAP 4u
 
+/* From aligned.c: mo_aligned_* without their own profiler reports (the
+ * vector reports its blocks under its own instance). */
+void *mo__aligned_alloc_quiet(size_t size, size_t align);
+void *mo__aligned_realloc_quiet(void *p, size_t size, size_t align);
+void mo__aligned_free_quiet(void *p);
+
 static void set_bytes(mo_svec_t *v)
 {
 	v->stats.in_use = (uint64_t)v->len * v->elem_size;
@@ -50,7 +56,7 @@ static void free_heap(mo_svec_t *v)
 	if (!mo_svec_spilled(v))
 		return;
 	MO_ALLOC_HOOK(free, v, v->data, v->cap * v->elem_size);
-	mo_aligned_free(v->data);
+	mo__aligned_free_quiet(v->data);
 	v->stats.live--;
 	v->stats.frees++;
 }
@@ -82,9 +88,9 @@ static int move_to_heap(mo_svec_t *v, size_t cap)
 		return -EOVERFLOW;
 	}
 	if (mo_svec_spilled(v))
-		p = mo_aligned_realloc(v->data, bytes, v->elem_align);
+		p = mo__aligned_realloc_quiet(v->data, bytes, v->elem_align);
 	else
-		p = mo_aligned_alloc(bytes, v->elem_align);
+		p = mo__aligned_alloc_quiet(bytes, v->elem_align);
 	if (!p) {
 		v->stats.failures++;
 		return errno == ENOMEM && bytes > PTRDIFF_MAX ? -EOVERFLOW
@@ -94,7 +100,8 @@ static int move_to_heap(mo_svec_t *v, size_t cap)
 		MO_ALLOC_HOOK(free, v, v->data, v->cap * v->elem_size);
 		v->stats.frees++;
 	} else {
-		memcpy(p, v->data, v->len * v->elem_size);
+		if (v->len)
+			memcpy(p, v->data, v->len * v->elem_size);
 		v->stats.live++;
 	}
 	v->stats.allocs++;
@@ -128,7 +135,8 @@ int mo_svec_shrink(mo_svec_t *v)
 		return 0;
 	if (v->len > v->inline_cap)
 		return move_to_heap(v, v->len);
-	memcpy(v->inline_buf, heap, v->len * v->elem_size);
+	if (v->len)
+		memcpy(v->inline_buf, heap, v->len * v->elem_size);
 	free_heap(v);
 	v->data = v->inline_buf;
 	v->cap = v->inline_cap;
@@ -153,14 +161,31 @@ static int grow1(mo_svec_t *v)
 static void put(mo_svec_t *v, size_t i, const void *elem)
 {
 	if (elem)
-		memcpy(v->data + i * v->elem_size, elem, v->elem_size);
+		memmove(v->data + i * v->elem_size, elem, v->elem_size);
 	else
 		memset(v->data + i * v->elem_size, 0, v->elem_size);
 }
 
+/* Makes room for one more element; *elem, if it points into the vector,
+ * is redirected to where its element moved. */
+static int grow1_keep(mo_svec_t *v, const void **elem)
+{
+	const char *e = *elem;
+	size_t ofs = 0;
+	int inside = e && e >= v->data && e < v->data + v->len * v->elem_size;
+	int rc;
+
+	if (inside)
+		ofs = (size_t)(e - v->data);
+	rc = grow1(v);
+	if (!rc && inside)
+		*elem = v->data + ofs;
+	return rc;
+}
+
 int mo_svec_push(mo_svec_t *v, const void *elem)
 {
-	int rc = grow1(v);
+	int rc = grow1_keep(v, &elem);
 
 	if (rc)
 		return rc;
@@ -183,17 +208,31 @@ int mo_svec_pop(mo_svec_t *v, void *out)
 int mo_svec_insert(mo_svec_t *v, size_t i, const void *elem)
 {
 	size_t es = v->elem_size;
+	char tmp[64], *copy = NULL;
 	int rc;
 
 	if (i > v->len)
 		return -ERANGE;
-	rc = grow1(v);
+	rc = grow1_keep(v, &elem);
 	if (rc)
 		return rc;
+	/* The shift below may overwrite an element elem points to. */
+	if (elem && (const char *)elem >= v->data &&
+	    (const char *)elem < v->data + v->len * es) {
+		copy = es <= sizeof(tmp) ? tmp : malloc(es);
+		if (!copy) {
+			v->stats.failures++;
+			return -ENOMEM;
+		}
+		memcpy(copy, elem, es);
+		elem = copy;
+	}
 	memmove(v->data + (i + 1) * es, v->data + i * es, (v->len - i) * es);
 	put(v, i, elem);
 	v->len++;
 	set_bytes(v);
+	if (copy && copy != tmp)
+		free(copy);
 	return 0;
 }
 
