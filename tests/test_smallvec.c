@@ -287,3 +287,24 @@ Test(smallvec, elements_from_the_vector_itself)
 	cr_expect_eq(ivec_len(&v), 10);
 	ivec_destroy(&v);
 }
+
+Test(smallvec, debug_poisons_vacated_elements)
+{
+	int inl[4];
+	mo_svec_opts_t o = {sizeof(int), 0, inl, 4, NULL, MO_ALLOC_DEBUG};
+	mo_svec_t v;
+	int x = 7;
+
+	cr_assert_eq(mo_svec_init(&v, &o), 0);
+	mo_svec_push(&v, &x);
+	mo_svec_push(&v, &x);
+	mo_svec_push(&v, &x);
+	cr_assert_eq(mo_svec_pop(&v, NULL), 0);
+	cr_expect_eq((unsigned)inl[2], 0xddddddddu);
+	cr_assert_eq(mo_svec_erase(&v, 0, NULL), 0);
+	cr_expect_eq((unsigned)inl[1], 0xddddddddu);
+	cr_expect_eq(inl[0], 7);
+	mo_svec_clear(&v);
+	cr_expect_eq((unsigned)inl[0], 0xddddddddu);
+	mo_svec_destroy(&v);
+}

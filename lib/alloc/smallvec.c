@@ -19,6 +19,17 @@ void *mo__aligned_alloc_quiet(size_t size, size_t align);
 void *mo__aligned_realloc_quiet(void *p, size_t size, size_t align);
 void mo__aligned_free_quiet(void *p);
 
+/* Debug mode: fills n vacated elements from index i with 0xdd. */
+static void poison(const mo_svec_t *v, size_t i, size_t n)
+{
+#if !(defined(MO_ALLOC_DEBUG_ALL) && MO_ALLOC_DEBUG_ALL)
+	if (!(v->flags & MO_ALLOC_DEBUG))
+		return;
+#endif
+	if (n)
+		memset(v->data + i * v->elem_size, 0xdd, n * v->elem_size);
+}
+
 static void set_bytes(mo_svec_t *v)
 {
 	v->stats.in_use = (uint64_t)v->len * v->elem_size;
@@ -71,6 +82,7 @@ void mo_svec_destroy(mo_svec_t *v)
 
 void mo_svec_clear(mo_svec_t *v)
 {
+	poison(v, 0, v->len);
 	v->len = 0;
 	v->stats.resets++;
 	set_bytes(v);
@@ -201,6 +213,7 @@ int mo_svec_pop(mo_svec_t *v, void *out)
 	v->len--;
 	if (out)
 		memcpy(out, v->data + v->len * v->elem_size, v->elem_size);
+	poison(v, v->len, 1);
 	set_bytes(v);
 	return 0;
 }
@@ -247,6 +260,7 @@ int mo_svec_erase(mo_svec_t *v, size_t i, void *out)
 	memmove(v->data + i * es, v->data + (i + 1) * es,
 		(v->len - i - 1) * es);
 	v->len--;
+	poison(v, v->len, 1);
 	set_bytes(v);
 	return 0;
 }

@@ -22,7 +22,7 @@ typedef struct mo_svec_opts {
 	void *inline_buf;  /* inline storage, or NULL (none) */
 	size_t inline_cap; /* elements inline_buf holds */
 	const char *name;  /* copied; for the profiler and misuse */
-	unsigned flags;	   /* MO_ALLOC_DEBUG */
+	unsigned flags;	   /* MO_ALLOC_DEBUG: poison vacated elements */
 } mo_svec_opts_t;
 
 /* Public so it can live inside other objects; use the functions.  While
