@@ -47,8 +47,7 @@ struct ring {
 static inline void ring_put(struct ring *r, void *p)
 {
 	size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	while (t - atomic_load_explicit(&r->head, memory_order_acquire) ==
-	       RING)
+	while (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING)
 		sched_yield();
 	r->slot[t % RING] = p;
 	atomic_store_explicit(&r->tail, t + 1, memory_order_release);

@@ -144,6 +144,30 @@ Test(cpool, growth_and_batches)
 	mo_cpool_destroy(p);
 }
 
+/* A batch freed together comes back as one chain from the depot, in order;
+ * a single alloc splits a chain (its rest goes to the object stack). */
+Test(cpool, depot_chains)
+{
+	mo_cpool_t *p = make(32, 16, 64, 0, 0);
+	void *v[10], *w[10];
+	mo_alloc_stats_t st;
+
+	cr_assert_eq(mo_cpool_alloc_batch(p, v, 10), 10);
+	mo_cpool_free_batch(p, v, 10);
+	cr_assert_eq(mo_cpool_alloc_batch(p, w, 4), 4);
+	for (int i = 0; i < 4; i++)
+		cr_expect_eq(w[i], v[i], "chain order at %d", i);
+	cr_expect_eq(mo_cpool_alloc(p), v[4], "rest of the chain");
+	mo_cpool_free_batch(p, w, 4);
+	cr_expect_eq(mo_cpool_alloc(p), v[5], "object stack before depot");
+	mo_cpool_stats(p, &st);
+	cr_expect_eq(st.allocs, 16);
+	cr_expect_eq(st.frees, 14);
+	cr_expect_eq(st.live, 2);
+	cr_expect_eq(st.peak, 10 * 32);
+	mo_cpool_destroy(p);
+}
+
 /*
  * ABA, replayed deterministically in one thread.  The stack is A -> B -> C.
  * "Thread 1" reads the head (A) and A's link (B), then stalls.  "Thread 2"

@@ -30,7 +30,19 @@
  * changed and the CAS fails, so it is never used.  This read is a benign
  * race by design; under TSan it is excluded from instrumentation.
  *
- * Layout: the head and the counters every alloc/free updates share one
+ * Batches (the depot): mo_cpool_free_batch() pushes its objects as ONE
+ * chain on a second tagged stack, whose entries are chains: a chain's
+ * objects are linked through their first word, and the chain's first
+ * object holds the next chain in its second word (so the depot needs
+ * strides of 16 bytes or more; smaller pools push batches on the object
+ * stack).  mo_cpool_alloc_batch() pops a whole chain with one CAS, so a
+ * thread cache refilling from what another thread's cache flushed pays
+ * one CAS per batch, not per object.  The same tag scheme protects it,
+ * and the same argument makes its racy read of a popped chain's second
+ * word harmless.  mo_cpool_alloc() takes from the object stack first,
+ * then splits a chain from the depot (its rest goes to the object stack).
+ *
+ * Layout: the heads and the counters every alloc/free updates share one
  * cache line (the CAS owns that line anyway, so the counter RMW costs no
  * extra transfer); the growth state and the read-only configuration live
  * on lines of their own so that readers of the configuration never share
@@ -75,6 +87,7 @@ struct chunk {
 struct mo_cpool {
 	/* hot: every alloc and free */
 	_Alignas(CACHE_LINE) _Atomic uint64_t head;
+	_Atomic uint64_t depot; /* stack of chains, same encoding */
 	_Atomic uint64_t allocs;
 	_Atomic uint64_t frees;
 	_Atomic uint64_t peak;	   /* objects */
@@ -93,6 +106,7 @@ struct mo_cpool {
 	size_t stride;
 	size_t max_objects;
 	int debug;
+	int use_depot; /* stride >= 16 */
 	char *name;
 };
 
@@ -124,30 +138,47 @@ static inline uint64_t tag_of(uint64_t w)
 #define MO_RACY_READ inline
 #endif
 
-static MO_RACY_READ uint64_t racy_next(const void *node)
+/* word: 0 for the object link, 1 for a chain's next chain */
+static MO_RACY_READ uint64_t racy_next(const void *node, int word)
 {
-	return __atomic_load_n((const uint64_t *)node, __ATOMIC_RELAXED);
+	return __atomic_load_n((const uint64_t *)node + word, __ATOMIC_RELAXED);
+}
+
+static inline void set_word(void *node, int word, void *next)
+{
+	((uint64_t *)node)[word] = (uint64_t)(uintptr_t)next;
 }
 
 static inline void set_next(void *node, void *next)
 {
-	*(uint64_t *)node = (uint64_t)(uintptr_t)next;
+	set_word(node, 0, next);
 }
 
-static inline void *pop(mo_cpool_t *p)
+static inline void *get_next(const void *node)
 {
-	uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire);
+	return (void *)(uintptr_t) * (const uint64_t *)node;
+}
+
+/* Pops the top of stack h, whose entries link through word `word`. */
+static inline void *pop_from(_Atomic uint64_t *h, int word)
+{
+	uint64_t old = atomic_load_explicit(h, memory_order_acquire);
 	for (;;) {
 		void *node = decode(old);
 		if (!node)
 			return NULL;
-		uint64_t next = racy_next(node);
+		uint64_t next = racy_next(node, word);
 		uint64_t nw = (next >> 3) | ((tag_of(old) + 1) << PTR_BITS);
-		if (atomic_compare_exchange_weak_explicit(
-			    &p->head, &old, nw, memory_order_acquire,
-			    memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(h, &old, nw,
+							  memory_order_acquire,
+							  memory_order_acquire))
 			return node;
 	}
+}
+
+static inline void *pop(mo_cpool_t *p)
+{
+	return pop_from(&p->head, 0);
 }
 
 /* Pushes the private chain first..last (linked through their first word). */
@@ -159,6 +190,36 @@ static inline void push_chain(mo_cpool_t *p, void *first, void *last)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&p->head, &old, encode(first, tag_of(old)),
 		memory_order_release, memory_order_relaxed));
+}
+
+/* Pushes the private chain starting at first as one depot entry. */
+static inline void push_depot(mo_cpool_t *p, void *first)
+{
+	uint64_t old = atomic_load_explicit(&p->depot, memory_order_relaxed);
+	do {
+		set_word(first, 1, decode(old));
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->depot, &old, encode(first, tag_of(old)),
+		memory_order_release, memory_order_relaxed));
+}
+
+/* Pops a chain from the depot; in debug mode the word that linked it is
+ * poisoned again (it is part of the free object's poisoned area). */
+static inline void *pop_depot(mo_cpool_t *p)
+{
+	void *c = p->use_depot ? pop_from(&p->depot, 1) : NULL;
+	if (c && p->debug)
+		memset((char *)c + 8, POISON, 8);
+	return c;
+}
+
+/* Pushes the chain starting at first, minus nothing, on the object stack. */
+static void push_rest(mo_cpool_t *p, void *first)
+{
+	void *last = first;
+	while (get_next(last))
+		last = get_next(last);
+	push_chain(p, first, last);
 }
 
 /* --- statistics ------------------------------------------------------- */
@@ -329,6 +390,8 @@ static void *alloc_slow(mo_cpool_t *p)
 
 	pthread_mutex_lock(&p->grow);
 	obj = pop(p);
+	if (!obj && (obj = pop_depot(p)) && get_next(obj))
+		push_rest(p, get_next(obj));
 	if (!obj && (c = new_chunk(p))) {
 		obj = link_chunk(p, c, &last);
 		c->next = atomic_load_explicit(&p->chunks,
@@ -360,6 +423,8 @@ static void debug_alloc(mo_cpool_t *p, void *obj)
 static inline void *take(mo_cpool_t *p)
 {
 	void *obj = pop(p);
+	if (__builtin_expect(!obj, 0) && (obj = pop_depot(p)) && get_next(obj))
+		push_rest(p, get_next(obj));
 	if (__builtin_expect(!obj, 0))
 		obj = alloc_slow(p);
 	if (obj && p->debug)
@@ -379,9 +444,18 @@ void *mo_cpool_alloc(mo_cpool_t *p)
 
 size_t mo_cpool_alloc_batch(mo_cpool_t *p, void **out, size_t n)
 {
-	size_t i;
+	size_t i = 0;
+	void *c = n > 1 ? pop_depot(p) : NULL;
 
-	for (i = 0; i < n; i++)
+	/* a whole chain with one CAS: walk it privately */
+	for (; c && i < n; c = get_next(c)) {
+		out[i++] = c;
+		if (p->debug)
+			debug_alloc(p, c);
+	}
+	if (c)
+		push_rest(p, c);
+	for (; i < n; i++)
 		if (!(out[i] = take(p)))
 			break;
 	if (i) {
@@ -450,7 +524,12 @@ void mo_cpool_free_batch(mo_cpool_t *p, void *const *objs, size_t n)
 	}
 	if (!k)
 		return;
-	push_chain(p, first, last);
+	if (p->use_depot && k > 1) {
+		set_next(last, NULL);
+		push_depot(p, first);
+	} else {
+		push_chain(p, first, last);
+	}
 	atomic_fetch_add_explicit(&p->frees, k, memory_order_relaxed);
 }
 
@@ -487,6 +566,8 @@ int mo_cpool_create(mo_cpool_t **out, const mo_cpool_opts_t *o)
 	if (p->next_objs > MAX_CHUNK_BYTES / stride)
 		p->next_objs = MAX_CHUNK_BYTES / stride;
 	atomic_init(&p->head, 0);
+	atomic_init(&p->depot, 0);
+	p->use_depot = stride >= 16;
 	*out = p;
 	MO_ALLOC_HOOK(created, p, "cpool", p->name);
 	return 0;
@@ -525,6 +606,8 @@ void mo_cpool_reset(mo_cpool_t *p)
 	}
 	/* a new tag: a stale (quiescence violated) pop cannot succeed */
 	atomic_store(&p->head, encode(first, tag_of(old) + 1));
+	atomic_store(&p->depot,
+		     encode(NULL, tag_of(atomic_load(&p->depot)) + 1));
 	atomic_store(&p->live_off,
 		     atomic_load(&p->allocs) - atomic_load(&p->frees));
 	atomic_fetch_add(&p->resets, 1);
@@ -556,7 +639,7 @@ int mo_cpool_debug(const mo_cpool_t *p)
 void mo__cpool_pop_begin(mo_cpool_t *p, uint64_t *head, uint64_t *next)
 {
 	*head = atomic_load_explicit(&p->head, memory_order_acquire);
-	*next = decode(*head) ? racy_next(decode(*head)) : 0;
+	*next = decode(*head) ? racy_next(decode(*head), 0) : 0;
 }
 
 void *mo__cpool_pop_finish(mo_cpool_t *p, uint64_t head, uint64_t next)

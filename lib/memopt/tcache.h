@@ -44,7 +44,8 @@ void mo_tcache_destroy(mo_tcache_t *tc);
 
 /* An object from the calling thread's magazine (refilled from the pool
  * when empty), or NULL (pool limit or out of memory; counted in failures).
- * Thread safety: any thread; lock-free (the pool's growth aside). */
+ * Thread safety: any thread; lock-free, except a thread's first call
+ * (registers its magazine under the cache's lock) and the pool's growth. */
 void *mo_tcache_alloc(mo_tcache_t *tc);
 
 /* Puts obj in the calling thread's magazine (any thread may free any
