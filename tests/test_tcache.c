@@ -181,7 +181,10 @@ Test(tcache, thread_exit_flushes)
 	cr_expect_eq(st.allocs, T * 301);
 	cr_expect_eq(st.frees, T * 301);
 	cr_expect_eq(st.live, 0);
-	cr_expect_eq(st.peak, 100 * 32, "each thread alone sees 100 live");
+	/* approximate under concurrency: at least one thread's 100, at most
+	 * all four at once */
+	cr_expect_geq(st.peak, 100 * 32);
+	cr_expect_leq(st.peak, T * 100 * 32);
 	mo_tcache_destroy(tc);
 	mo_cpool_destroy(p);
 }
