@@ -286,7 +286,8 @@ Test(cpool, stress_four_threads)
 	cr_expect_eq(st.live, 0);
 	cr_expect_eq(st.allocs, st.frees);
 	cr_expect_gt(st.allocs, (uint64_t)T * STRESS_OPS / 4);
-	cr_expect_leq(st.peak, (uint64_t)T * 64 * sizeof(struct obj));
+	/* peak may count up to one in-flight free per other thread */
+	cr_expect_leq(st.peak, (uint64_t)T * 65 * sizeof(struct obj));
 	mo_cpool_destroy(p);
 }
 
