@@ -243,7 +243,8 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "memopt"))) {
+	if (argc != 3 ||
+	    (strcmp(argv[1], "malloc") && strcmp(argv[1], "memopt"))) {
 		fprintf(stderr, "usage: allocbench malloc|memopt PATTERN\n");
 		return 2;
 	}

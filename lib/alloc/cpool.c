@@ -226,9 +226,9 @@ static void push_rest(mo_cpool_t *p, void *first)
 
 static void note_allocs(mo_cpool_t *p, uint64_t n)
 {
-	uint64_t a = atomic_fetch_add_explicit(&p->allocs, n,
-					       memory_order_relaxed) +
-		     n;
+	uint64_t a =
+		atomic_fetch_add_explicit(&p->allocs, n, memory_order_relaxed) +
+		n;
 	uint64_t f = atomic_load_explicit(&p->frees, memory_order_relaxed);
 	uint64_t off = atomic_load_explicit(&p->live_off, memory_order_relaxed);
 	uint64_t live = a - f - off;
@@ -237,10 +237,9 @@ static void note_allocs(mo_cpool_t *p, uint64_t n)
 	 * matching alloc's: ignore those (live would look huge) */
 	if (live > a)
 		return;
-	while (live > pk &&
-	       !atomic_compare_exchange_weak_explicit(&p->peak, &pk, live,
-						      memory_order_relaxed,
-						      memory_order_relaxed))
+	while (live > pk && !atomic_compare_exchange_weak_explicit(
+				    &p->peak, &pk, live, memory_order_relaxed,
+				    memory_order_relaxed))
 		;
 }
 
@@ -258,8 +257,8 @@ void mo_cpool_stats(const mo_cpool_t *p, mo_alloc_stats_t *st)
 	st->live = live;
 	st->in_use = live * p->size;
 	st->internal_frag = live * (p->stride - p->size);
-	st->peak = atomic_load_explicit(&q->peak, memory_order_relaxed) *
-		   p->size;
+	st->peak =
+		atomic_load_explicit(&q->peak, memory_order_relaxed) * p->size;
 	st->capacity =
 		atomic_load_explicit(&q->cap_objs, memory_order_relaxed) *
 		p->stride;
@@ -273,8 +272,8 @@ void mo_cpool_stats(const mo_cpool_t *p, mo_alloc_stats_t *st)
 
 static struct chunk *find_chunk(const mo_cpool_t *p, const void *obj)
 {
-	struct chunk *c = atomic_load_explicit(
-		&((mo_cpool_t *)p)->chunks, memory_order_acquire);
+	struct chunk *c = atomic_load_explicit(&((mo_cpool_t *)p)->chunks,
+					       memory_order_acquire);
 	for (; c; c = c->next)
 		if ((const char *)obj >= c->base &&
 		    (const char *)obj < c->base + c->nobjs * p->stride)
@@ -394,8 +393,8 @@ static void *alloc_slow(mo_cpool_t *p)
 		push_rest(p, get_next(obj));
 	if (!obj && (c = new_chunk(p))) {
 		obj = link_chunk(p, c, &last);
-		c->next = atomic_load_explicit(&p->chunks,
-					       memory_order_relaxed);
+		c->next =
+			atomic_load_explicit(&p->chunks, memory_order_relaxed);
 		atomic_store_explicit(&p->chunks, c, memory_order_release);
 		atomic_fetch_add_explicit(&p->cap_objs, c->nobjs,
 					  memory_order_relaxed);
@@ -475,11 +474,12 @@ static int debug_free(mo_cpool_t *p, void *obj)
 	unsigned char was = MO__CP_USED;
 
 	if (!s) {
-		mo_alloc_misuse(KIND, p->name,
-				find_chunk(p, obj)
-					? "free of a pointer inside an object, "
-					  "not at its start"
-					: "free of a pointer not from this pool");
+		mo_alloc_misuse(
+			KIND, p->name,
+			find_chunk(p, obj)
+				? "free of a pointer inside an object, "
+				  "not at its start"
+				: "free of a pointer not from this pool");
 		return 0;
 	}
 	if (!atomic_compare_exchange_strong(s, &was, MO__CP_FREE)) {
@@ -560,9 +560,9 @@ int mo_cpool_create(mo_cpool_t **out, const mo_cpool_opts_t *o)
 	p->stride = stride;
 	p->max_objects = o->max_objects;
 	p->debug = DEBUG_ALL || (o->flags & MO_ALLOC_DEBUG);
-	p->next_objs = o->chunk_objs ? o->chunk_objs
-				     : (DEFAULT_CHUNK_BYTES + stride - 1) /
-					       stride;
+	p->next_objs = o->chunk_objs
+			       ? o->chunk_objs
+			       : (DEFAULT_CHUNK_BYTES + stride - 1) / stride;
 	if (p->next_objs > MAX_CHUNK_BYTES / stride)
 		p->next_objs = MAX_CHUNK_BYTES / stride;
 	atomic_init(&p->head, 0);

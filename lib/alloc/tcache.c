@@ -99,8 +99,7 @@ static void unlink_mag(mo_tcache_t *tc, struct mag *m)
 }
 
 /* Hands n objects of the magazine, from objs[from], back to the pool. */
-static void give_back(mo_tcache_t *tc, struct mag *m, uint32_t from,
-		      uint32_t n)
+static void give_back(mo_tcache_t *tc, struct mag *m, uint32_t from, uint32_t n)
 {
 	if (tc->debug)
 		for (uint32_t i = from; i < from + n; i++) {
@@ -321,7 +320,8 @@ int mo_tcache_create(mo_tcache_t **out, const mo_tcache_opts_t *o)
 	int err = -ENOMEM;
 
 	if (cap < 2 || cap % 2 || cap > UINT32_MAX ||
-	    ((o->flags & MO_ALLOC_DEBUG) && o->pool && !mo_cpool_debug(o->pool)))
+	    ((o->flags & MO_ALLOC_DEBUG) && o->pool &&
+	     !mo_cpool_debug(o->pool)))
 		return -EINVAL;
 	tc = calloc(1, sizeof(*tc));
 	if (!tc || !(tc->name = strdup(name)))
