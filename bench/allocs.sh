@@ -23,10 +23,11 @@ declare -A preload=([glibc]="" [jemalloc]=$lib/libjemalloc.so.2
 	[mimalloc]=$lib/libmimalloc.so.2 [tcmalloc]=$lib/libtcmalloc.so.4)
 mallocs=(glibc jemalloc mimalloc tcmalloc)
 declare -A target=([fixed]="pool alloc+free: >= 2x the fastest"
-	[phases]="arena alloc: >= 2x the fastest" [lifo]="" [mixed]="")
+	[phases]="arena alloc: >= 2x the fastest" [lifo]="" [mixed]=""
+	[prodcons]="cpool: no slower than mimalloc")
 declare -A with=([fixed]=mo_pool [phases]=mo_arena [lifo]=mo_stack
-	[mixed]="mo_fl best fit")
-patterns=(fixed phases lifo mixed)
+	[mixed]="mo_fl best fit" [prodcons]="mo_cpool+tcache")
+patterns=(fixed phases lifo mixed prodcons)
 declare -A ns
 
 for p in "${patterns[@]}"; do
@@ -78,7 +79,13 @@ printf '  %-8s %-15s %8s %8s %8s %8s %8s  %s\n' pattern memopt glibc jemalloc \
 for p in "${patterns[@]}"; do
 	t=${target[$p]}
 	verdict=
-	if [ -n "$t" ]; then
+	if [ "$p" = prodcons ]; then
+		if awk -v a="${ns[$p,memopt]}" -v m="${ns[$p,mimalloc]}" 'BEGIN{exit !(a <= m)}'; then
+			verdict="PASS ($t)"
+		else
+			verdict="MISS ($t)"
+		fi
+	elif [ -n "$t" ]; then
 		if awk -v s="${speedup[$p]}" 'BEGIN{exit !(s >= 2)}'; then
 			verdict="PASS ($t)"
 		else

@@ -41,6 +41,7 @@ struct mo__pool_priv {
 	unsigned flags;
 	uint64_t failures;
 	uint64_t resets;
+	uint64_t dropped;	  /* allocations still live at resets */
 	mo__pool_chunk_t *chunks; /* creation order */
 	size_t nchunks, cap_chunks;
 	size_t cur;	/* chunk being carved (index + 1; 0: none) */
@@ -87,6 +88,9 @@ int mo_pool_create(mo_pool_t **out, const mo_pool_opts_t *o)
 	if (MO_ALLOC_DEBUG_ALL)
 		v->flags |= MO_ALLOC_DEBUG;
 	p->debug = !!(v->flags & MO_ALLOC_DEBUG);
+	/* The hooks are known by now (libmemopt's constructor looked them
+	 * up); a copy saves the fast path a load through the GOT. */
+	p->hooks = mo_alloc_hooks;
 	v->next_objs = o->chunk_objs;
 	if (!v->next_objs) {
 		v->next_objs = 4096 / stride;
@@ -161,7 +165,7 @@ void mo_pool_stats(const mo_pool_t *p, mo_alloc_stats_t *st)
 	st->peak = p->peak_live * p->obj_size;
 	st->capacity = (uint64_t)v->total_objs * p->stride;
 	st->internal_frag = p->live * (p->stride - p->obj_size);
-	st->allocs = p->allocs;
+	st->allocs = p->frees + p->live + v->dropped;
 	st->frees = p->frees;
 	st->failures = v->failures;
 	st->resets = v->resets;
@@ -378,6 +382,8 @@ void *mo__pool_alloc_slow(mo_pool_t *p)
 		return NULL;
 	}
 	mo__pool_count_alloc(p, o);
+	if (p->live > p->peak_live)
+		p->peak_live = p->live;
 	return o;
 }
 
@@ -446,6 +452,7 @@ void mo_pool_reset(mo_pool_t *p)
 	}
 	if (v->nchunks)
 		carve_from(p, 0);
+	v->dropped += p->live;
 	p->live = 0;
 	v->resets++;
 	MO_ALLOC_HOOK(reset, p);

@@ -40,16 +40,17 @@ typedef struct mo_pool_opts {
 /* The pool.  Public only so that alloc and free can be inline: read it
  * through mo_pool_stats(), never write it. */
 typedef struct mo_pool {
-	void *free;	    /* free list of objects (first word: next) */
-	char *bump;	    /* next object never handed out in the chunk */
-	char *bump_end;	    /* end of that chunk's objects */
-	unsigned debug;	    /* debug mode: every call takes the slow path */
-	size_t obj_size;    /* requested size */
-	size_t stride;	    /* bytes reserved per object */
-	uint64_t live;	    /* live objects */
-	uint64_t peak_live; /* high-water mark of live */
-	uint64_t allocs;
-	uint64_t frees;
+	void *free;	/* free list of objects (first word: next) */
+	char *bump;	/* next object never handed out in the chunk */
+	char *bump_end; /* end of that chunk's objects */
+	unsigned debug; /* debug mode: every call takes the slow path */
+	const mo_alloc_hooks_t *hooks; /* the profiler's, copied at create */
+	size_t obj_size;	       /* requested size */
+	size_t stride;		       /* bytes reserved per object */
+	uint64_t live;		       /* live objects */
+	uint64_t peak_live;	       /* high-water mark of live */
+	uint64_t frees; /* (allocations are frees + live + dropped by
+			 * resets: one counter less on the fast path) */
 	struct mo__pool_priv *priv; /* everything off the fast path */
 } mo_pool_t;
 
@@ -83,10 +84,9 @@ void mo__pool_free_slow(mo_pool_t *pool, void *p);
 
 static inline void mo__pool_count_alloc(mo_pool_t *pool, void *o)
 {
-	uint64_t live = ++pool->live;
-	pool->allocs++;
-	pool->peak_live = live > pool->peak_live ? live : pool->peak_live;
-	MO_ALLOC_HOOK(alloc, pool, o, pool->obj_size, pool->stride);
+	pool->live++;
+	if (__builtin_expect(pool->hooks != NULL, 0) && pool->hooks->alloc)
+		pool->hooks->alloc(pool, o, pool->obj_size, pool->stride);
 }
 
 /* Returns an object of obj_size bytes aligned as asked, uninitialized (in
@@ -100,6 +100,11 @@ static inline void *mo_pool_alloc(mo_pool_t *pool)
 	} else if (__builtin_expect(pool->bump < pool->bump_end, 1)) {
 		o = (void **)pool->bump;
 		pool->bump += pool->stride;
+		/* Objects are carved only when the free list is empty, that
+		 * is with every object live: peaks are reached here (or in
+		 * the slow path), never on the free-list path. */
+		if (pool->live >= pool->peak_live)
+			pool->peak_live = pool->live + 1;
 	} else {
 		return mo__pool_alloc_slow(pool);
 	}
@@ -121,7 +126,8 @@ static inline void mo_pool_free(mo_pool_t *pool, void *p)
 	pool->free = p;
 	pool->live--;
 	pool->frees++;
-	MO_ALLOC_HOOK(free, pool, p, pool->obj_size);
+	if (__builtin_expect(pool->hooks != NULL, 0) && pool->hooks->free)
+		pool->hooks->free(pool, p, pool->obj_size);
 }
 
 /* --- typed object pool ------------------------------------------------------
