@@ -10,29 +10,10 @@
 
 #include <memopt/arena.h>
 
+#include "alloc_test_util.h"
+
 #define KB 1024u
 #define PAGE 4096u
-
-static char seen[256];
-static int nseen;
-
-static void record_misuse(const char *kind, const char *name, const char *what)
-{
-	snprintf(seen, sizeof(seen), "%s|%s|%s", kind, name, what);
-	nseen++;
-}
-
-static void setup_handler(void)
-{
-	seen[0] = 0;
-	nseen = 0;
-	mo_alloc_set_misuse_handler(record_misuse);
-}
-
-static void teardown_handler(void)
-{
-	mo_alloc_set_misuse_handler(NULL);
-}
 
 TestSuite(arena, .init = setup_handler, .fini = teardown_handler);
 

@@ -14,6 +14,8 @@
 
 #include <memopt/buddy.h>
 
+#include "alloc_test_util.h"
+
 static _Alignas(1024) unsigned char region[2048];
 
 static mo_buddy_t *make(void *buf, size_t size, size_t min, unsigned flags)
@@ -297,15 +299,6 @@ Test(buddy, profiler_hooks)
 
 /* --- misuse ---------------------------------------------------------- */
 
-static char seen[256];
-static int nseen;
-
-static void record(const char *kind, const char *name, const char *what)
-{
-	snprintf(seen, sizeof(seen), "%s|%s|%s", kind, name, what);
-	nseen++;
-}
-
 static void expect_misuse(const char *fmt, const void *p)
 {
 	char want[256], what[200];
@@ -321,7 +314,7 @@ Test(buddy, misuse_messages)
 	char *x, *y, *z;
 	int local;
 
-	mo_alloc_set_misuse_handler(record);
+	mo_alloc_set_misuse_handler(record_misuse);
 	x = mo_buddy_alloc(b, 64);
 	y = mo_buddy_alloc(b, 64);
 	z = mo_buddy_alloc(b, 256);
@@ -376,7 +369,7 @@ Test(buddy, debug_detects_writes_after_free)
 	mo_buddy_t *b = make(region, 1024, 64, MO_ALLOC_DEBUG);
 	char *x = mo_buddy_alloc(b, 64), *y = mo_buddy_alloc(b, 64);
 
-	mo_alloc_set_misuse_handler(record);
+	mo_alloc_set_misuse_handler(record_misuse);
 	mo_buddy_free(b, y);
 	mo_buddy_free(b, x); /* merges back to one block */
 	y[40] = 1;	     /* a dangling write */

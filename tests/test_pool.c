@@ -13,6 +13,8 @@
 
 #include <memopt/pool.h>
 
+#include "alloc_test_util.h"
+
 static mo_pool_t *mk(size_t size, size_t align, size_t chunk, size_t max,
 		     unsigned flags)
 {
@@ -215,30 +217,7 @@ static uint64_t rng_state = 88172645463325252ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void fill(unsigned char *o, size_t n, uint64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		o[i] = (unsigned char)(id * 131 + i);
-}
-
-static int check(const unsigned char *o, size_t n, uint64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (o[i] != (unsigned char)(id * 131 + i))
-			return 0;
-	return 1;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-	return x < y ? -1 : x > y;
+	return xorshift(&rng_state);
 }
 
 #define SLOTS 3000
@@ -336,15 +315,6 @@ Test(pool, model_random_debug)
 /* --- debug mode -------------------------------------------------------------
  */
 
-static char seen[256];
-static int nseen;
-
-static void record(const char *kind, const char *name, const char *what)
-{
-	snprintf(seen, sizeof(seen), "%s|%s|%s", kind, name ? name : "-", what);
-	nseen++;
-}
-
 static const char *expect_msg(const char *fmt, const void *p)
 {
 	static char buf[256];
@@ -362,7 +332,7 @@ Test(pool, misuse_messages)
 	char *a, *b;
 	void *local[4];
 
-	mo_alloc_set_misuse_handler(record);
+	mo_alloc_set_misuse_handler(record_misuse);
 	a = mo_pool_alloc(p);
 	b = mo_pool_alloc(p);
 	mo_pool_free(p, a);

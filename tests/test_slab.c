@@ -13,6 +13,8 @@
 
 #include <memopt/slab.h>
 
+#include "alloc_test_util.h"
+
 static mo_slab_t *mk(size_t size, size_t align, size_t n, unsigned flags)
 {
 	mo_slab_opts_t o = {.obj_size = size,
@@ -269,7 +271,7 @@ Test(slab, colouring)
 {
 	mo_slab_t *c = mk(64, 0, 30, MO_SLAB_COLOUR);
 	mo_slab_info_t in;
-	size_t seen[40] = {0};
+	size_t colours[40] = {0};
 
 	mo_slab_info(c, &in);
 	for (size_t i = 0; i < 36; i++) {
@@ -279,10 +281,10 @@ Test(slab, colouring)
 		size_t off = (uintptr_t)first % in.slab_bytes;
 		cr_assert_eq(off % 64, 0);
 		cr_assert_leq(off + 30 * 64, in.slab_bytes);
-		seen[(off - 64) / 64]++;
+		colours[(off - 64) / 64]++;
 	}
 	for (size_t k = 0; k < 34; k++)
-		cr_expect_geq(seen[k], 1, "colour %zu used", k);
+		cr_expect_geq(colours[k], 1, "colour %zu used", k);
 	mo_slab_destroy(c);
 }
 
@@ -321,30 +323,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void fill(unsigned char *o, size_t n, uint64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		o[i] = (unsigned char)(id * 131 + i);
-}
-
-static int check(const unsigned char *o, size_t n, uint64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (o[i] != (unsigned char)(id * 131 + i))
-			return 0;
-	return 1;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-	return x < y ? -1 : x > y;
+	return xorshift(&rng_state);
 }
 
 #define SLOTS 3000
@@ -444,15 +423,6 @@ Test(slab, model_random_debug)
 /* --- debug mode -------------------------------------------------------------
  */
 
-static char seen[256];
-static int nseen;
-
-static void record(const char *kind, const char *name, const char *what)
-{
-	snprintf(seen, sizeof(seen), "%s|%s|%s", kind, name ? name : "-", what);
-	nseen++;
-}
-
 static const char *expect_msg(const char *name, const char *fmt, const void *p)
 {
 	static char buf[256];
@@ -470,7 +440,7 @@ Test(slab, misuse_messages)
 	char *a, *b, *big = malloc(8192);
 	void *local[4];
 
-	mo_alloc_set_misuse_handler(record);
+	mo_alloc_set_misuse_handler(record_misuse);
 	a = mo_slab_alloc(c);
 	b = mo_slab_alloc(c);
 	mo_slab_free(c, a);
@@ -542,7 +512,7 @@ Test(slab, debug_with_ctor_keeps_state)
 	mo_slab_t *c = mk_ctor(4, MO_ALLOC_DEBUG);
 	struct obj *o;
 
-	mo_alloc_set_misuse_handler(record);
+	mo_alloc_set_misuse_handler(record_misuse);
 	n_ctor = n_dtor = 0;
 	o = mo_slab_alloc(c);
 	o->state = 42;

@@ -1,0 +1,72 @@
+/*
+ * What the allocator suites share: a misuse recorder (the last message
+ * as "KIND|NAME|WHAT", and a count), a PRNG, and byte patterns that tell
+ * whether a block's contents survived.  Header-only; include it once per
+ * test file.
+ */
+#ifndef MO_ALLOC_TEST_UTIL_H
+#define MO_ALLOC_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <memopt/alloc.h>
+
+#define MO_T_UNUSED __attribute__((unused))
+
+static MO_T_UNUSED char seen[256];
+static MO_T_UNUSED int nseen;
+
+static MO_T_UNUSED void record_misuse(const char *kind, const char *name,
+				      const char *what)
+{
+	snprintf(seen, sizeof(seen), "%s|%s|%s", kind, name ? name : "-", what);
+	nseen++;
+}
+
+/* Suite init and fini: misuse is recorded instead of aborting. */
+static MO_T_UNUSED void setup_handler(void)
+{
+	seen[0] = 0;
+	nseen = 0;
+	mo_alloc_set_misuse_handler(record_misuse);
+}
+
+static MO_T_UNUSED void teardown_handler(void)
+{
+	mo_alloc_set_misuse_handler(NULL);
+}
+
+/* xorshift64 */
+static MO_T_UNUSED uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Fills n bytes with the pattern of id; check() tells if it is intact. */
+static MO_T_UNUSED void fill(unsigned char *o, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		o[i] = (unsigned char)(id * 131 + i);
+}
+
+static MO_T_UNUSED int check(const unsigned char *o, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (o[i] != (unsigned char)(id * 131 + i))
+			return 0;
+	return 1;
+}
+
+/* qsort() order of pointers. */
+static MO_T_UNUSED int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+#endif
