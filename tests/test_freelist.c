@@ -157,31 +157,141 @@ Test(freelist, small_remainder_stays_in_the_block)
 	mo_fl_destroy(fl);
 }
 
-Test(freelist, first_fit_and_best_fit_choose_different_blocks)
+Test(freelist, small_sizes_have_exact_bins)
 {
+	/* Below 1024 bytes each size has a bin: both fits take the exact
+	 * block, though a larger one was freed last. */
 	for (int fit = 0; fit < 2; fit++) {
 		mo_fl_t *fl = make(region, sizeof(region), (mo_fl_fit_t)fit, 0);
 		char *big = mo_fl_alloc(fl, 240); /* block 256 */
 		char *s1 = mo_fl_alloc(fl, 16);
 		char *small = mo_fl_alloc(fl, 48); /* block 64 */
 		char *s2 = mo_fl_alloc(fl, 16);
-		char *p;
 
 		cr_assert(big && s1 && small && s2);
 		mo_fl_free(fl, small);
-		mo_fl_free(fl, big); /* list: big, small, tail */
+		mo_fl_free(fl, big);
 		cr_expect_str_eq(layout(fl), "f240 u32 f48 u32 f576");
-		p = mo_fl_alloc(fl, 40); /* block 64 */
+		cr_expect_eq(mo_fl_alloc(fl, 40), small); /* block 64 */
+		cr_expect_str_eq(layout(fl), "f240 u32 u48 u32 f576");
+		mo_fl_destroy(fl);
+	}
+}
+
+static _Alignas(16) unsigned char region4k[4096];
+
+Test(freelist, first_fit_and_best_fit_choose_different_blocks)
+{
+	for (int fit = 0; fit < 2; fit++) {
+		mo_fl_t *fl =
+			make(region4k, sizeof(region4k), (mo_fl_fit_t)fit, 0);
+		char *x = mo_fl_alloc(fl, 1024); /* block 1040 */
+		char *s1 = mo_fl_alloc(fl, 16);	 /* block 48 */
+		char *y = mo_fl_alloc(fl, 1008); /* block 1024 */
+		char *s2 = mo_fl_alloc(fl, 16);	 /* block 48 */
+		char *p;
+
+		cr_assert(x && s1 && y && s2);
+		/* x and y share the bin [1024, 1056): list y, x. */
+		cr_expect_eq(mo_fl_bin(1040), mo_fl_bin(1024));
+		mo_fl_free(fl, x);
+		mo_fl_free(fl, y);
+		cr_expect_str_eq(layout(fl), "f1024 u32 f1008 u32 f1904");
+		p = mo_fl_alloc(fl, 1024); /* block 1040 */
 		if (fit == MO_FL_FIRST_FIT) {
-			cr_expect_eq(p, big);
+			/* Not every block of [1024, 1056) fits: the first
+			 * block of the next non-empty bin, the tail. */
+			cr_expect_eq(p, s2 + 48);
 			cr_expect_str_eq(layout(fl),
-					 "u48 f176 u32 f48 u32 f576");
+					 "f1024 u32 f1008 u32 u1024 f864");
+			/* No bin above fits any more: need's own bin is
+			 * scanned, y is too small, x fits. */
+			cr_expect_not_null(mo_fl_alloc(fl, 848));
+			cr_expect_eq(mo_fl_alloc(fl, 1024), x);
+			cr_expect_str_eq(layout(fl),
+					 "u1024 u32 f1008 u32 u1024 u864");
 		} else {
-			cr_expect_eq(p, small);
-			cr_expect_str_eq(layout(fl), "f240 u32 u48 u32 f576");
+			/* The smallest block of the own bin that fits. */
+			cr_expect_eq(p, x);
+			cr_expect_str_eq(layout(fl),
+					 "u1024 u32 f1008 u32 f1904");
 		}
 		mo_fl_destroy(fl);
 	}
+}
+
+Test(freelist, best_fit_takes_the_next_bin_when_its_own_has_no_fit)
+{
+	mo_fl_t *fl = make(region4k, sizeof(region4k), MO_FL_BEST_FIT, 0);
+	char *x = mo_fl_alloc(fl, 1136); /* block 1152: [1152, 1184) */
+	char *s1 = mo_fl_alloc(fl, 16);
+	char *y = mo_fl_alloc(fl, 1008); /* block 1024: [1024, 1056) */
+	char *s2 = mo_fl_alloc(fl, 16);
+	char *tail = mo_fl_alloc(fl, 1600); /* block 1616 */
+
+	cr_assert(x && s1 && y && s2 && tail);
+	mo_fl_free(fl, x);
+	mo_fl_free(fl, y);
+	cr_expect_str_eq(layout(fl), "f1136 u32 f1008 u32 u1600 f176");
+	/* need 1040: y (own bin) is too small; x, the next bin's first. */
+	cr_expect_eq(mo_fl_alloc(fl, 1024), x);
+	cr_expect_str_eq(layout(fl), "u1024 f96 u32 f1008 u32 u1600 f176");
+	mo_fl_destroy(fl);
+}
+
+/* The bin of a block as the header documents it. */
+static size_t ref_bin(size_t s)
+{
+	int k = 63 - __builtin_clzl(s);
+
+	if (s < 1024)
+		return s / 16;
+	return 32 * (size_t)(k - 8) + ((s - ((size_t)1 << k)) >> (k - 5));
+}
+
+Test(freelist, bin_mapping)
+{
+	size_t prev = 3;
+
+	cr_expect_eq(mo_fl_bin(0), 0);
+	cr_expect_eq(mo_fl_bin(32), 0);
+	cr_expect_eq(mo_fl_bin(48), 3);
+	cr_expect_eq(mo_fl_bin(1008), 63);
+	cr_expect_eq(mo_fl_bin(1024), 64);
+	cr_expect_eq(mo_fl_bin(1056), 65);
+	cr_expect_eq(mo_fl_bin(2048), 96);
+	for (size_t s = 48; s < (1u << 22); s += 16) {
+		size_t b = mo_fl_bin(s);
+		cr_assert_eq(b, ref_bin(s), "size %zu", s);
+		cr_assert(b == prev || b == prev + 1, "size %zu", s);
+		prev = b;
+	}
+	for (int k = 22; k < 64; k++) {
+		size_t s = (size_t)1 << k;
+		cr_assert_eq(mo_fl_bin(s), ref_bin(s), "2^%d", k);
+		cr_assert_eq(mo_fl_bin(s - 16), ref_bin(s - 16), "2^%d-16", k);
+	}
+}
+
+Test(freelist, check_finds_a_corrupted_link)
+{
+	mo_fl_t *fl = make(region, sizeof(region), MO_FL_FIRST_FIT, 0);
+	char *a = mo_fl_alloc(fl, 200), *b = mo_fl_alloc(fl, 8);
+	char why[128], want[128];
+	void *saved;
+
+	cr_assert(a && b);
+	mo_fl_free(fl, a);
+	cr_expect_eq(mo_fl_check(fl, why, sizeof(why)), 0);
+	saved = ((void **)a)[1]; /* a's back link, after the next one */
+	((void **)a)[1] = a;
+	cr_expect_eq(mo_fl_check(fl, why, sizeof(why)), -EFAULT);
+	snprintf(want, sizeof(want), "bin 14: bad back link at %p",
+		 (void *)(a - 16));
+	cr_expect_str_eq(why, want);
+	((void **)a)[1] = saved;
+	cr_expect_eq(mo_fl_check(fl, NULL, 0), 0);
+	mo_fl_destroy(fl);
 }
 
 Test(freelist, aligned)
@@ -500,7 +610,9 @@ static void check_model(mo_fl_t *fl, slot_t *slots, size_t n)
 	mo_alloc_stats_t st;
 	walk_sum_t w = {0};
 	mo_fl_frag_t f;
+	char why[160] = "";
 
+	cr_assert_eq(mo_fl_check(fl, why, sizeof(why)), 0, "%s", why);
 	check_no_overlap(slots, n);
 	for (size_t i = 0; i < n; i++) {
 		if (!slots[i].p)

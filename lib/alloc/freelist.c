@@ -5,8 +5,12 @@
  * 16-byte header: the block size with two flags in its low bits (used,
  * previous block used), a magic number and, for used blocks, the slack
  * (block bytes minus the requested ones).  Free blocks also carry a footer
- * (their size, in their last 8 bytes) and the links of one doubly linked
+ * (their size, in their last 8 bytes) and the links of a doubly linked
  * free list, so a free finds both neighbours and merges with them in O(1).
+ * The free lists are segregated by size, TLSF-style: one bin per size
+ * below 1024 bytes, 32 bins per power of two above, a bitmap of non-empty
+ * bins per power of two and a bitmap of non-empty bitmaps, so the first
+ * non-empty bin at or above any size is two bit scans away.
  * An epilogue header (size 0, used) ends the region.
  */
 #include "config.h"
@@ -44,6 +48,12 @@ typedef struct fblk {
 	struct fblk *next, *prev;
 } fblk_t;
 
+/* Bins: SL_COUNT per power of two (see bin_of()). */
+#define SL_LOG 5 /* 32 bins per power of two */
+#define SL_COUNT (1u << SL_LOG)
+#define NFL (64 - (SL_LOG + 3))
+#define NBINS (NFL * SL_COUNT)
+
 _Static_assert(sizeof(hdr_t) == MO_FL_HEADER, "header size");
 _Static_assert(sizeof(fblk_t) + sizeof(size_t) <= MO_FL_MIN_BLOCK,
 	       "minimum block");
@@ -54,7 +64,9 @@ struct mo_fl {
 	void *map;  /* the mapping, if we made it */
 	size_t map_len;
 	size_t cap;
-	fblk_t *head;
+	uint64_t fl_map;      /* bit f: sl_map[f] != 0 */
+	uint32_t sl_map[NFL]; /* bit s of [f]: bins[f * 32 + s] */
+	fblk_t *bins[NBINS];  /* LIFO lists of free blocks */
 	mo_fl_fit_t fit;
 	int debug;
 	mo_alloc_stats_t st;
@@ -78,23 +90,81 @@ static inline hdr_t *prev_hdr(const hdr_t *h)
 	return (hdr_t *)((char *)h - ps);
 }
 
-static void list_push(mo_fl_t *fl, fblk_t *b)
+/* Bin of a block of s bytes (a multiple of 16, at least MO_FL_MIN_BLOCK):
+ * below 1024 bytes every size has a bin of its own (s / 16); above,
+ * [2^k, 2^(k+1)) is split into SL_COUNT bins of equal width, bins
+ * f * SL_COUNT .. f * SL_COUNT + SL_COUNT - 1 with f = k - 8. */
+static inline unsigned bin_of(size_t s)
 {
-	b->prev = NULL;
-	b->next = fl->head;
-	if (fl->head)
-		fl->head->prev = b;
-	fl->head = b;
+	unsigned lg, fli, sli;
+
+	if (s < ((size_t)1 << (SL_LOG + 5)))
+		return (unsigned)(s >> 4);
+	lg = 63u - (unsigned)__builtin_clzl(s);
+	fli = lg - (SL_LOG + 4);
+	sli = (unsigned)(s >> (lg - SL_LOG)) & (SL_COUNT - 1);
+	return fli * SL_COUNT + SL_COUNT + sli;
 }
 
-static void list_del(mo_fl_t *fl, fblk_t *b)
+/* A size whose bin and every bin above it hold only blocks of at least s
+ * bytes: s itself if it starts its bin, else a size in the next bin.  s is
+ * at most the region size. */
+static inline size_t round_to_bin(size_t s)
 {
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		fl->head = b->next;
+	unsigned lg;
+
+	if (s < ((size_t)1 << (SL_LOG + 5)))
+		return s;
+	lg = 63u - (unsigned)__builtin_clzl(s);
+	return s + (((size_t)1 << (lg - SL_LOG)) - 1);
+}
+
+static inline void list_push(mo_fl_t *fl, fblk_t *b)
+{
+	unsigned i = bin_of(bsize(&b->h));
+	fblk_t *h = fl->bins[i];
+
+	b->prev = NULL;
+	b->next = h;
+	if (h)
+		h->prev = b;
+	fl->bins[i] = b;
+	fl->sl_map[i / SL_COUNT] |= 1u << (i % SL_COUNT);
+	fl->fl_map |= (uint64_t)1 << (i / SL_COUNT);
+}
+
+static inline void list_del(mo_fl_t *fl, fblk_t *b)
+{
 	if (b->next)
 		b->next->prev = b->prev;
+	if (b->prev) {
+		b->prev->next = b->next;
+	} else {
+		unsigned i = bin_of(bsize(&b->h));
+		fl->bins[i] = b->next;
+		if (!b->next &&
+		    !(fl->sl_map[i / SL_COUNT] &= ~(1u << (i % SL_COUNT))))
+			fl->fl_map &= ~((uint64_t)1 << (i / SL_COUNT));
+	}
+}
+
+/* First non-empty bin at or above i, or NBINS. */
+static inline unsigned next_bin(const mo_fl_t *fl, unsigned i)
+{
+	unsigned f = i / SL_COUNT;
+	uint32_t sl;
+	uint64_t fm;
+
+	if (i >= NBINS)
+		return NBINS;
+	sl = fl->sl_map[f] & (~0u << (i % SL_COUNT));
+	if (sl)
+		return f * SL_COUNT + (unsigned)__builtin_ctz(sl);
+	fm = f + 1 < 64 ? fl->fl_map & (~(uint64_t)0 << (f + 1)) : 0;
+	if (!fm)
+		return NBINS;
+	f = (unsigned)__builtin_ctzll(fm);
+	return f * SL_COUNT + (unsigned)__builtin_ctz(fl->sl_map[f]);
 }
 
 /* Writes a free block's header and footer (not its links). */
@@ -145,7 +215,11 @@ static void fl_init(mo_fl_t *fl)
 	e->magic = MAGIC_END;
 	e->slack = 0;
 	set_free(h, (size_t)(fl->end - fl->base), F_PREV_USED);
-	fl->head = NULL;
+	/* Empties the non-empty bins (all of them are NULL after create). */
+	for (unsigned i = next_bin(fl, 0); i < NBINS; i = next_bin(fl, i + 1))
+		fl->bins[i] = NULL;
+	fl->fl_map = 0;
+	memset(fl->sl_map, 0, sizeof(fl->sl_map));
 	list_push(fl, (fblk_t *)h);
 	poison(fl, h);
 }
@@ -213,12 +287,13 @@ void mo_fl_destroy(mo_fl_t *fl)
 }
 
 /* Block bytes for a request, or 0 if it cannot fit in any region. */
-static size_t block_need(size_t req)
+static inline size_t block_need(size_t req)
 {
 	size_t n;
 
-	if (mo_size_add(req, MO_FL_HEADER, &n) || mo_size_align(n, 16, &n))
+	if (req > SIZE_MAX - MO_FL_HEADER - 15)
 		return 0;
+	n = (req + MO_FL_HEADER + 15) & ~(size_t)15;
 	return n < MO_FL_MIN_BLOCK ? MO_FL_MIN_BLOCK : n;
 }
 
@@ -264,23 +339,44 @@ static void *place(mo_fl_t *fl, fblk_t *b, size_t need, size_t req)
 	return p;
 }
 
+/* The free block of at least need bytes that the fit picks, or NULL. */
+static inline fblk_t *find(const mo_fl_t *fl, size_t need)
+{
+	unsigned own = bin_of(need), i;
+	fblk_t *best = NULL;
+
+	if (fl->fit == MO_FL_FIRST_FIT) {
+		i = next_bin(fl, bin_of(round_to_bin(need)));
+		if (i < NBINS)
+			return fl->bins[i];
+		for (fblk_t *b = fl->bins[own]; b; b = b->next)
+			if (bsize(&b->h) >= need)
+				return b;
+		return NULL;
+	}
+	for (fblk_t *b = fl->bins[own]; b; b = b->next) {
+		size_t s = bsize(&b->h);
+		if (s < need || (best && s >= bsize(&best->h)))
+			continue;
+		best = b;
+		if (s == need)
+			break;
+	}
+	if (best)
+		return best;
+	i = next_bin(fl, own + 1);
+	return i < NBINS ? fl->bins[i] : NULL;
+}
+
 void *mo_fl_alloc(mo_fl_t *fl, size_t size)
 {
 	size_t need = block_need(size);
-	fblk_t *best = NULL;
+	fblk_t *b;
 
-	if (!need)
+	if (!need || need > fl->cap)
 		return fail(fl);
-	for (fblk_t *b = fl->head; b; b = b->next) {
-		size_t s = bsize(&b->h);
-		if (s < need)
-			continue;
-		if (fl->fit == MO_FL_FIRST_FIT || s == need)
-			return place(fl, b, need, size);
-		if (!best || s < bsize(&best->h))
-			best = b;
-	}
-	return best ? place(fl, best, need, size) : fail(fl);
+	b = find(fl, need);
+	return b ? place(fl, b, need, size) : fail(fl);
 }
 
 /* Bytes to skip at the start of free block b so that its payload is
@@ -296,41 +392,50 @@ static size_t align_gap(const fblk_t *b, size_t align)
 	return (size_t)(q - pl);
 }
 
+/* Aligned allocation's slow path: the first free block, bins in
+ * ascending order from need's, that holds need bytes after its gap. */
+static fblk_t *find_aligned(const mo_fl_t *fl, size_t need, size_t align)
+{
+	for (unsigned i = next_bin(fl, bin_of(need)); i < NBINS;
+	     i = next_bin(fl, i + 1))
+		for (fblk_t *b = fl->bins[i]; b; b = b->next) {
+			size_t s = bsize(&b->h), g = align_gap(b, align);
+			if (g <= s && s - g >= need)
+				return b;
+		}
+	return NULL;
+}
+
 void *mo_fl_alloc_aligned(mo_fl_t *fl, size_t size, size_t align)
 {
-	size_t need, gap = 0;
-	fblk_t *best = NULL;
+	size_t need, gap = 0, s;
+	fblk_t *b = NULL, *n;
 
 	if (!mo_is_pow2(align) || align > MO_FL_MAX_ALIGN)
 		return fail(fl);
 	if (align <= 16)
 		return mo_fl_alloc(fl, size);
 	need = block_need(size);
-	if (!need)
+	if (!need || need > fl->cap)
 		return fail(fl);
-	for (fblk_t *b = fl->head; b; b = b->next) {
-		size_t s = bsize(&b->h), g = align_gap(b, align);
-		if (g > s || s - g < need)
-			continue;
-		if (!best || s < bsize(&best->h)) {
-			best = b;
-			gap = g;
-		}
-		if (fl->fit == MO_FL_FIRST_FIT || s - g == need)
-			break;
-	}
-	if (!best)
+	/* Any block of need + align + 32 bytes fits with its gap. */
+	if (need + align + 32 <= fl->cap)
+		b = find(fl, need + align + 32);
+	if (!b && !(b = find_aligned(fl, need, align)))
 		return fail(fl);
+	gap = align_gap(b, align);
 	if (gap) {
-		/* best keeps the gap (and its place in the list). */
-		size_t s = bsize(&best->h);
-		fblk_t *n = (fblk_t *)((char *)best + gap);
-		set_free(&best->h, gap, best->h.size & F_PREV_USED);
+		/* b keeps the gap, in the bin of its new size. */
+		s = bsize(&b->h);
+		n = (fblk_t *)((char *)b + gap);
+		list_del(fl, b);
+		set_free(&b->h, gap, b->h.size & F_PREV_USED);
+		list_push(fl, b);
 		set_free(&n->h, s - gap, 0);
 		list_push(fl, n);
-		best = n;
+		b = n;
 	}
-	return place(fl, best, need, size);
+	return place(fl, b, need, size);
 }
 
 /* Returns p's header if p is a live block, else reports op's misuse. */
@@ -421,13 +526,14 @@ void mo_fl_stats(const mo_fl_t *fl, mo_alloc_stats_t *st)
 void mo_fl_frag(const mo_fl_t *fl, mo_fl_frag_t *f)
 {
 	memset(f, 0, sizeof(*f));
-	for (const fblk_t *b = fl->head; b; b = b->next) {
-		size_t s = bsize(&b->h);
-		f->free_bytes += s;
-		f->free_blocks++;
-		if (s > f->largest_free)
-			f->largest_free = s;
-	}
+	for (unsigned i = next_bin(fl, 0); i < NBINS; i = next_bin(fl, i + 1))
+		for (const fblk_t *b = fl->bins[i]; b; b = b->next) {
+			size_t s = bsize(&b->h);
+			f->free_bytes += s;
+			f->free_blocks++;
+			if (s > f->largest_free)
+				f->largest_free = s;
+		}
 	if (f->largest_free)
 		f->largest_alloc = f->largest_free - MO_FL_HEADER;
 	if (f->free_bytes)
@@ -453,4 +559,91 @@ int mo_fl_walk(const mo_fl_t *fl,
 			return rc;
 	}
 	return 0;
+}
+
+#define BAD(...)                                         \
+	do {                                             \
+		if (why && len)                          \
+			snprintf(why, len, __VA_ARGS__); \
+		return -EFAULT;                          \
+	} while (0)
+
+/* Address order: boundary tags, flags and footers; counts free blocks. */
+static int check_blocks(const mo_fl_t *fl, size_t *nfree, char *why, size_t len)
+{
+	size_t prev_used = F_PREV_USED;
+
+	*nfree = 0;
+	for (const hdr_t *h = (const hdr_t *)fl->base;
+	     (const char *)h < fl->end; h = next_hdr(h)) {
+		size_t s = bsize(h);
+		if (s < MO_FL_MIN_BLOCK || s > (size_t)(fl->end - (char *)h))
+			BAD("block %p: size %zu", (const void *)h, s);
+		if ((h->size & F_PREV_USED) != prev_used)
+			BAD("block %p: wrong previous-used flag",
+			    (const void *)h);
+		prev_used = h->size & F_USED ? F_PREV_USED : 0;
+		if (prev_used)
+			continue;
+		if (h->magic != MAGIC_FREE ||
+		    *(const size_t *)((uintptr_t)h + s - sizeof(size_t)) != s)
+			BAD("free block %p: bad magic or footer",
+			    (const void *)h);
+		if (!(next_hdr(h)->size & F_USED))
+			BAD("free block %p: free neighbour not merged",
+			    (const void *)h);
+		++*nfree;
+	}
+	if ((fl->end != (char *)fl->base &&
+	     (((const hdr_t *)fl->end)->size & F_PREV_USED) != prev_used))
+		BAD("epilogue: wrong previous-used flag");
+	return 0;
+}
+
+int mo_fl_check(const mo_fl_t *fl, char *why, size_t len)
+{
+	size_t nfree, inbins = 0;
+	int rc = check_blocks(fl, &nfree, why, len);
+
+	if (rc)
+		return rc;
+	for (unsigned f = 0; f < NFL; f++) {
+		if (!!fl->sl_map[f] != !!(fl->fl_map & ((uint64_t)1 << f)))
+			BAD("first-level bitmap bit %u is wrong", f);
+		for (unsigned i = f * SL_COUNT; i < (f + 1) * SL_COUNT; i++) {
+			const fblk_t *prev = NULL;
+			if (!!fl->bins[i] !=
+			    !!(fl->sl_map[f] & (1u << (i % SL_COUNT))))
+				BAD("bitmap bit of bin %u is wrong", i);
+			for (const fblk_t *b = fl->bins[i]; b; b = b->next) {
+				if ((const char *)b < fl->base ||
+				    (const char *)b >= fl->end ||
+				    b->h.magic != MAGIC_FREE ||
+				    (b->h.size & F_USED))
+					BAD("bin %u: %p is not a free block", i,
+					    (const void *)b);
+				if (bin_of(bsize(&b->h)) != i)
+					BAD("bin %u: block %p of %zu bytes "
+					    "belongs in bin %u",
+					    i, (const void *)b, bsize(&b->h),
+					    bin_of(bsize(&b->h)));
+				if (b->prev != prev)
+					BAD("bin %u: bad back link at %p", i,
+					    (const void *)b);
+				if (++inbins > nfree)
+					break;
+				prev = b;
+			}
+		}
+	}
+	if (inbins != nfree)
+		BAD("%zu free blocks in the bins, %zu in the region", inbins,
+		    nfree);
+	return 0;
+}
+
+size_t mo_fl_bin(size_t block_bytes)
+{
+	return block_bytes < MO_FL_MIN_BLOCK ? 0
+					     : bin_of(block_bytes & ~F_MASK);
 }

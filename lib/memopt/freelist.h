@@ -18,12 +18,28 @@ extern "C" {
 
 typedef struct mo_fl mo_fl_t;
 
-/* Placement policy, chosen at create. */
+/* Free blocks live in segregated lists ("bins", TLSF style), each LIFO
+ * (most recently freed first), found through two levels of bitmaps.  A
+ * block of s bytes (s a multiple of 16) is in bin mo_fl_bin(s): below
+ * 1024 bytes every size has a bin of its own (bin s / 16); above, each
+ * range [2^k, 2^(k+1)) is split into 32 bins of width 2^(k-5) (bin
+ * 32 * (k - 8) + (s - 2^k) / 2^(k-5)), so sizes in one bin differ by less
+ * than 1/32 of the bin's smallest.  A request
+ * of n bytes needs a block of need = max(round16(n + 16), 48) bytes.
+ *
+ * Placement policy, chosen at create. */
 typedef enum mo_fl_fit {
-	MO_FL_FIRST_FIT = 0, /* first block of the free list that fits; the
-			      * list is LIFO (most recently freed first) */
-	MO_FL_BEST_FIT = 1   /* smallest free block that fits (an exact fit
-			      * ends the search) */
+	/* Good fit, O(1): the first block of the lowest non-empty bin whose
+	 * blocks all hold need bytes (need's bin if need starts its bin or
+	 * is below 1024, else the next one up); if there is none, the first
+	 * block of need's bin that fits.  Below 1024 bytes this is an exact
+	 * fit whenever a block of that size is free. */
+	MO_FL_FIRST_FIT = 0,
+	/* Best fit within need's bin: the smallest block of need's bin that
+	 * fits (the first exact fit in list order ends the scan); if none
+	 * fits, the first block of the next non-empty bin up (not
+	 * necessarily its smallest).  Scans one bin, O(its length). */
+	MO_FL_BEST_FIT = 1
 } mo_fl_fit_t;
 
 /* Block header in front of every payload; blocks are multiples of 16 bytes
@@ -73,15 +89,19 @@ int mo_fl_create(mo_fl_t **out, const mo_fl_opts_t *o);
 void mo_fl_destroy(mo_fl_t *fl);
 
 /* Returns a 16-byte aligned block of at least size bytes (0 is allowed and
- * gives a unique pointer), or NULL (a failure is counted) when no free
- * block is large enough.  The block stays valid until mo_fl_free(),
- * mo_fl_reset() or mo_fl_destroy(). */
+ * gives a unique pointer), chosen by the fit (see mo_fl_fit_t), or NULL (a
+ * failure is counted) when no free block is large enough.  The block stays
+ * valid until mo_fl_free(), mo_fl_reset() or mo_fl_destroy(). */
 void *mo_fl_alloc(mo_fl_t *fl, size_t size);
 
 /* Like mo_fl_alloc() with the payload aligned to align, a power of two up
  * to MO_FL_MAX_ALIGN (NULL and a failure otherwise).  The space skipped to
  * align stays a free block of its own, so it costs no internal
- * fragmentation. */
+ * fragmentation.  For align <= 16 this is mo_fl_alloc(); above, the block
+ * is the one the fit picks for need + align + 32 bytes (enough at any
+ * address), or else the first free block, bins in ascending order from
+ * need's, that holds need bytes after its alignment gap (O(free blocks)).
+ * NULL only when no free block can hold the aligned request. */
 void *mo_fl_alloc_aligned(mo_fl_t *fl, size_t size, size_t align);
 
 /* Frees a block from mo_fl_alloc*() and merges it with its free
@@ -111,6 +131,18 @@ size_t mo_fl_usable_size(const mo_fl_t *fl, const void *p);
 int mo_fl_walk(const mo_fl_t *fl,
 	       int (*fn)(void *arg, void *p, size_t usable, int is_free),
 	       void *arg);
+
+/* The bin of a free block of block_bytes bytes (see mo_fl_fit_t; 0 below
+ * MO_FL_MIN_BLOCK).  Thread-safe. */
+size_t mo_fl_bin(size_t block_bytes);
+
+/* Checks the allocator's invariants: boundary tags (sizes, flags, footers,
+ * no two free neighbours), every free block in the bin of its size with
+ * consistent links, both bitmap levels matching the bins, as many free
+ * blocks in the bins as in the region.  Returns 0, or -EFAULT and writes
+ * the first violation found into why (len bytes; why may be NULL).  For
+ * tests and debugging: O(number of blocks). */
+int mo_fl_check(const mo_fl_t *fl, char *why, size_t len);
 
 #ifdef __cplusplus
 }
