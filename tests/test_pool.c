@@ -325,6 +325,26 @@ static const char *expect_msg(const char *fmt, const void *p)
 	return buf;
 }
 
+/* Without debug mode, the one check: more frees than objects. */
+Test(pool, more_frees_than_objects)
+{
+	mo_pool_t *p = mk(32, 0, 2, 0, 0);
+	void *a = mo_pool_alloc(p);
+	char want[128];
+
+	setup_handler();
+	mo_pool_free(p, a);
+	mo_pool_free(p, a); /* unnoticed: the stack has room */
+	cr_expect_eq(nseen, 0);
+	mo_pool_free(p, a);
+	snprintf(want, sizeof(want),
+		 "pool|test|free of %p, with every object already free", a);
+	cr_expect_str_eq(seen, want);
+	cr_expect_eq(nseen, 1);
+	teardown_handler();
+	mo_pool_destroy(p);
+}
+
 Test(pool, misuse_messages)
 {
 	mo_pool_t *p = mk(32, 0, 8, 0, MO_ALLOC_DEBUG);

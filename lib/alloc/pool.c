@@ -142,6 +142,7 @@ void mo_pool_destroy(mo_pool_t *p)
 	free(v->sorted);
 	free(v->name);
 	free(v);
+	free(p->stack);
 	free(p);
 }
 
@@ -214,6 +215,13 @@ static long chunk_add(mo_pool_t *p, size_t n)
 		if (!c.bits)
 			return -1;
 	}
+	if (!p->debug) { /* room on the free stack for every object */
+		void **st =
+			realloc(p->stack, (v->total_objs + n) * sizeof(*st));
+		if (!st)
+			return -1;
+		p->stack = st;
+	}
 	c.nobj = n;
 	if (bytes >= MO_POOL_MMAP_MIN) {
 		c.bytes = (bytes + 4095) & ~(size_t)4095;
@@ -234,6 +242,8 @@ static long chunk_add(mo_pool_t *p, size_t n)
 	}
 	v->chunks[v->nchunks] = c;
 	v->total_objs += n;
+	if (!p->debug)
+		p->cap = v->total_objs;
 	if (p->debug) {
 		size_t *s = v->sorted, i = v->nchunks;
 		memset(c.base, MO_POOL_POISON, bytes);
@@ -407,6 +417,10 @@ void mo__pool_free_slow(mo_pool_t *p, void *ptr)
 
 	if (!ptr)
 		return;
+	if (!p->debug) { /* the stack is full: more frees than objects */
+		misuse(p, "free of %p, with every object already free", ptr, 0);
+		return;
+	}
 	c = chunk_of(p, ptr);
 	if (!c) {
 		misuse(p, "free of foreign pointer %p", ptr, 0);
@@ -438,7 +452,7 @@ void mo_pool_reset(mo_pool_t *p)
 {
 	struct mo__pool_priv *v = p->priv;
 
-	p->free = NULL;
+	p->top = 0;
 	p->bump = p->bump_end = NULL;
 	v->dfree = NULL;
 	v->dbump = v->dbump_end = NULL;

@@ -1,6 +1,8 @@
 /*
- * memopt fixed-size pool: objects of one size and alignment, served from a
- * free list threaded through the free objects, growing by chunks.  See
+ * memopt fixed-size pool: objects of one size and alignment, carved from
+ * chunks and kept, once freed, on a free list: an array of pointers used
+ * as a stack (one pointer of metadata per object), so that taking an
+ * object never waits for a read of the object's own memory.  See
  * memopt-pool(3).
  *
  * Thread safety: none.  A pool must be used by one thread at a time (the
@@ -40,7 +42,10 @@ typedef struct mo_pool_opts {
 /* The pool.  Public only so that alloc and free can be inline: read it
  * through mo_pool_stats(), never write it. */
 typedef struct mo_pool {
-	void *free;	/* free list of objects (first word: next) */
+	void **stack;	/* free objects, the last freed on top */
+	size_t top;	/* free objects on the stack */
+	size_t cap;	/* room on the stack: every object the pool has;
+			 * 0 in debug mode, which takes the slow paths */
 	char *bump;	/* next object never handed out in the chunk */
 	char *bump_end; /* end of that chunk's objects */
 	unsigned debug; /* debug mode: every call takes the slow path */
@@ -94,11 +99,11 @@ static inline void mo__pool_count_alloc(mo_pool_t *pool, void *o)
  * of memory (counted as a failure).  O(1); not thread-safe. */
 static inline void *mo_pool_alloc(mo_pool_t *pool)
 {
-	void **o = (void **)pool->free;
-	if (__builtin_expect(o != NULL, 1)) {
-		pool->free = *o;
+	void *o;
+	if (__builtin_expect(pool->top != 0, 1)) {
+		o = pool->stack[--pool->top];
 	} else if (__builtin_expect(pool->bump < pool->bump_end, 1)) {
-		o = (void **)pool->bump;
+		o = pool->bump;
 		pool->bump += pool->stride;
 		/* Objects are carved only when the free list is empty, that
 		 * is with every object live: peaks are reached here (or in
@@ -118,12 +123,11 @@ static inline void *mo_pool_alloc(mo_pool_t *pool)
  * mo_alloc_misuse() and ignored.  O(1); not thread-safe. */
 static inline void mo_pool_free(mo_pool_t *pool, void *p)
 {
-	if (__builtin_expect(pool->debug || p == NULL, 0)) {
+	if (__builtin_expect(p == NULL || pool->top == pool->cap, 0)) {
 		mo__pool_free_slow(pool, p);
 		return;
 	}
-	*(void **)p = pool->free;
-	pool->free = p;
+	pool->stack[pool->top++] = p;
 	pool->live--;
 	pool->frees++;
 	if (__builtin_expect(pool->hooks != NULL, 0) && pool->hooks->free)
