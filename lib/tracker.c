@@ -594,9 +594,16 @@ static void mo__pool_reset(const void *inst)
 	mo__pool_record(MO_REC_POOL_RESET, v, 1, NULL, NULL, 0);
 }
 
+static void mo__pool_rewind(const void *inst, size_t in_use, size_t reserved,
+			    size_t live)
+{
+	uint64_t v[4] = {(uintptr_t)inst, in_use, reserved, live};
+	mo__pool_record(MO_REC_POOL_RESET, v, 4, NULL, NULL, 0);
+}
+
 MO_API const mo_alloc_hooks_t mo_tracker_alloc_hooks = {
-	mo__pool_created, mo__pool_destroyed, mo__pool_alloc, mo__pool_free,
-	mo__pool_reset};
+	mo__pool_created, mo__pool_destroyed, mo__pool_alloc,
+	mo__pool_free,	  mo__pool_reset,     mo__pool_rewind};
 
 int mo_tracker_scan_enter(void)
 {

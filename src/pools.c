@@ -137,8 +137,13 @@ static void mo__pool_free(mo_pools_t *p, mo_pool_info_t *i, uint64_t ptr,
 	mo_addrmap_entry_t e;
 	i->frees++;
 	if (!mo_addrmap_take(&p->live[i - p->v], ptr, &e)) {
-		i->unmatched_frees++;
-		return;
+		if (!i->rewound) {
+			i->unmatched_frees++;
+			return;
+		}
+		/* allocated before a rewind, which kept it: its reserved
+		 * bytes are unknown, its requested ones are size */
+		e.size = size;
 	}
 	i->live--;
 	i->in_use -= size < i->in_use ? size : i->in_use;
@@ -153,6 +158,8 @@ int mo_pools_feed(mo_pools_t *p, const mo_event_t *ev)
 	int nv = ev->type == MO_REC_POOL_ALLOC	? 4
 		 : ev->type == MO_REC_POOL_FREE ? 2
 						: 0;
+	if (ev->type == MO_REC_POOL_RESET && c.p < c.end)
+		nv = 3; /* a rewind: what stays live */
 	for (int k = 0; k < nv; k++)
 		v[k] = mo__pc_uv(&c);
 	if (ev->type == MO_REC_POOL_CREATE) {
@@ -183,6 +190,12 @@ int mo_pools_feed(mo_pools_t *p, const mo_event_t *ev)
 	case MO_REC_POOL_RESET:
 		i->resets++;
 		mo__pool_release_all(p, i);
+		if (nv == 3) { /* the allocator says what stays */
+			i->in_use = v[0];
+			i->reserved = v[1];
+			i->live = v[2];
+			i->rewound = 1;
+		}
 		return 0;
 	default: /* MO_REC_POOL_DESTROY */
 		i->destroyed = 1;

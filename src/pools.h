@@ -26,6 +26,7 @@ typedef struct mo_pool_info {
 	uint64_t peak, reserved_at_peak; /* at the peak of in_use */
 	uint64_t unmatched_frees;	 /* frees of unknown addresses */
 	int destroyed;
+	int rewound; /* a partial release forgot which allocations live */
 } mo_pool_info_t;
 
 typedef struct mo_pools {

@@ -81,6 +81,31 @@ Test(pools, counts_peak_and_fragmentation)
 	mo_pools_free(&p);
 }
 
+/* A rewind says what stays live; a survivor's free then counts. */
+Test(pools, rewind_levels)
+{
+	mo_pools_t p;
+	mo_pools_init(&p);
+	feed(&p, MO_REC_POOL_CREATE, (uint64_t[]){0xc}, 1, "arena", "a");
+	for (uint64_t k = 0; k < 4; k++)
+		feed(&p, MO_REC_POOL_ALLOC,
+		     (uint64_t[]){0xc, 0x100 + k * 64, 50, 64, 1}, 5, NULL,
+		     NULL);
+	feed(&p, MO_REC_POOL_RESET, (uint64_t[]){0xc, 100, 128, 2}, 4, NULL,
+	     NULL);
+	const mo_pool_info_t *i = &p.v[0];
+	cr_expect_eq(i->resets, 1);
+	cr_expect_eq(i->in_use, 100);
+	cr_expect_eq(i->reserved, 128);
+	cr_expect_eq(i->live, 2);
+	cr_expect_eq(i->peak, 200);
+	feed(&p, MO_REC_POOL_FREE, (uint64_t[]){0xc, 0x140, 50}, 3, NULL, NULL);
+	cr_expect_eq(i->in_use, 50);
+	cr_expect_eq(i->live, 1);
+	cr_expect_eq(i->unmatched_frees, 0);
+	mo_pools_free(&p);
+}
+
 Test(pools, malformed_payloads_are_counted)
 {
 	mo_pools_t p;
@@ -150,6 +175,14 @@ Test(pools, recorded_end_to_end, .timeout = 60)
 	cr_expect_eq(mo_run_json_int(a, "internal_fragmentation_bytes"), 12);
 	cr_expect_eq(mo_run_json_int(a, "live_bytes"), 0);
 	cr_expect(cJSON_IsTrue(mo_run_json_get(a, "destroyed")));
+	a = find_allocator(p, "scratch");
+	cr_expect_eq(mo_run_json_int(a, "allocations"), 3);
+	cr_expect_eq(mo_run_json_int(a, "frees"), 1);
+	cr_expect_eq(mo_run_json_int(a, "resets"), 1);
+	cr_expect_eq(mo_run_json_int(a, "peak_bytes"), 300);
+	cr_expect_eq(mo_run_json_int(a, "internal_fragmentation_bytes"), 96);
+	cr_expect_eq(mo_run_json_int(a, "live_bytes"), 0);
+	cr_expect_eq(mo_run_json_int(a, "live_allocations"), 0);
 	cJSON_Delete(doc);
 	mo_run_result_free(&res);
 	mo_run_rmtree(dir);

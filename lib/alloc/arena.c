@@ -488,7 +488,12 @@ void mo_arena_rewind(mo_arena_t *a, mo_arena_mark_t m)
 	a->resets++;
 	if (a->debug && !a->marks_lost)
 		a->nmarks = idx;
-	MO_ALLOC_HOOK(reset, a);
+	if (mo_alloc_hooks) {
+		mo_alloc_stats_t st;
+		mo_arena_stats(a, &st);
+		MO_ALLOC_HOOK(rewind, a, st.in_use,
+			      st.in_use + st.internal_frag, st.live);
+	}
 }
 
 static void reset(mo_arena_t *a)

@@ -218,7 +218,7 @@ void mo_stack_free_to_marker(mo_stack_t *s, mo_stack_marker_t m)
 	s->in_use = m.in_use;
 	s->live = m.live;
 	s->resets++;
-	MO_ALLOC_HOOK(reset, s);
+	MO_ALLOC_HOOK(rewind, s, s->in_use, s->top, s->live);
 }
 
 void mo_stack_reset(mo_stack_t *s)

@@ -77,6 +77,11 @@ typedef struct mo_alloc_hooks {
 		      size_t reserved);
 	void (*free)(const void *inst, const void *p, size_t size);
 	void (*reset)(const void *inst);
+	/* A partial release (an arena's rewind, a stack's free to a
+	 * marker): what stays live afterwards, in requested bytes, bytes
+	 * taken in the allocator, and allocations. */
+	void (*rewind)(const void *inst, size_t in_use, size_t reserved,
+		       size_t live);
 } mo_alloc_hooks_t;
 
 extern const mo_alloc_hooks_t *mo_alloc_hooks;

@@ -169,7 +169,9 @@ enum mo_rec_type {
 	MO_REC_POOL_CREATE = 0x45,
 	/* POOL_DESTROY payload: inst:uv */
 	MO_REC_POOL_DESTROY = 0x46,
-	/* POOL_RESET payload: inst:uv -- everything it handed out is free */
+	/* POOL_RESET payload: inst:uv [in_use:uv reserved:uv live:uv] --
+	 * everything it handed out is free; with the optional fields (an
+	 * arena's rewind, a stack's free to a marker), this much stays live */
 	MO_REC_POOL_RESET = 0x47,
 	MO_REC_EXT_LAST = 0x7f,
 };
