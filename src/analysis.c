@@ -583,6 +583,18 @@ static void mo__proc_free(mo__proc_t *p)
 	free(p);
 }
 
+/* A stream's stack id as an analysis-wide stack index (for the call
+ * sites of memopt's own allocators). */
+static int mo__pool_stack(void *ctx, uint64_t id, uint32_t *stack)
+{
+	mo__proc_t *p = ctx;
+	const mo_addrmap_entry_t *e = mo_addrmap_get(&p->stack_ids, id);
+	if (!e || e->aux >= p->heap.nsites)
+		return -1;
+	*stack = p->heap.sites[e->aux].stack;
+	return 0;
+}
+
 static mo__proc_t *mo__proc_new(uint32_t stream)
 {
 	mo__proc_t *p = calloc(1, sizeof(*p));
@@ -594,6 +606,7 @@ static mo__proc_t *mo__proc_new(uint32_t stream)
 	mo__heap_init(&p->heap);
 	mo_addrmap_init(&p->stack_ids);
 	mo_pools_init(&p->pools);
+	mo_pools_set_stacks(&p->pools, mo__pool_stack, p);
 	return p;
 }
 

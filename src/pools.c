@@ -19,10 +19,13 @@ void mo_pools_init(mo_pools_t *p)
 
 void mo_pools_free(mo_pools_t *p)
 {
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		mo_addrmap_free(&p->live[i]);
+		mo_addrmap_free(&p->sites[i]);
+	}
 	free(p->v);
 	free(p->live);
+	free(p->sites);
 	mo_addrmap_free(&p->by_inst);
 	mo_pools_init(p);
 }
@@ -81,6 +84,10 @@ static mo_pool_info_t *mo__pool_new(mo_pools_t *p, uint64_t inst)
 		if (!l)
 			return NULL;
 		p->live = l;
+		l = realloc(p->sites, cap * sizeof(*l));
+		if (!l)
+			return NULL;
+		p->sites = l;
 		p->cap = cap;
 	}
 	if (mo_addrmap_put(&p->by_inst, inst, 0, (uint32_t)p->n, NULL) < 0)
@@ -89,6 +96,7 @@ static mo_pool_info_t *mo__pool_new(mo_pools_t *p, uint64_t inst)
 	memset(i, 0, sizeof(*i));
 	i->inst = inst;
 	mo_addrmap_init(&p->live[p->n]);
+	mo_addrmap_init(&p->sites[p->n]);
 	p->n++;
 	return i;
 }
@@ -106,6 +114,62 @@ static void mo__pool_release_all(mo_pools_t *p, mo_pool_info_t *i)
 	i->live = 0;
 	i->in_use = 0;
 	i->reserved = 0;
+}
+
+void mo_pools_set_stacks(mo_pools_t *p, mo_pools_stack_fn fn, void *ctx)
+{
+	p->stack_of = fn;
+	p->stack_ctx = ctx;
+}
+
+/* Counts an allocation of size bytes at the call site of stack id. */
+static int mo__pool_site(mo_pools_t *p, mo_pool_info_t *i, uint64_t id,
+			 uint64_t size)
+{
+	uint32_t stack;
+	if (!p->stack_of || p->stack_of(p->stack_ctx, id, &stack) != 0)
+		return 0;
+	mo_addrmap_t *m = &p->sites[i - p->v];
+	mo_addrmap_entry_t *e = mo_addrmap_get(m, stack);
+	if (!e)
+		return mo_addrmap_put(m, stack, size, 1, NULL) < 0 ? -ENOMEM
+								   : 0;
+	e->size += size;
+	if (e->aux < UINT32_MAX)
+		e->aux++;
+	return 0;
+}
+
+static int mo__site_cmp(const void *a, const void *b)
+{
+	const mo_pool_site_t *x = a, *y = b;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return (x->stack > y->stack) - (x->stack < y->stack);
+}
+
+size_t mo_pools_top_sites(const mo_pools_t *p, size_t k, mo_pool_site_t *out,
+			  size_t n)
+{
+	const mo_addrmap_entry_t *e;
+	size_t pos = 0, have = 0;
+	if (k >= p->n || n == 0)
+		return 0;
+	/* keeps the n largest: each goes into the sorted prefix */
+	while ((e = mo_addrmap_next(&p->sites[k], &pos)) != NULL) {
+		mo_pool_site_t s = {(uint32_t)e->key, e->aux, e->size};
+		if (have == n && mo__site_cmp(&s, &out[n - 1]) >= 0)
+			continue;
+		size_t at = have < n ? have++ : n - 1;
+		out[at] = s;
+		while (at > 0 && mo__site_cmp(&out[at], &out[at - 1]) < 0) {
+			mo_pool_site_t t = out[at];
+			out[at] = out[at - 1];
+			out[at - 1] = t;
+			at--;
+		}
+	}
+	return have;
 }
 
 static int mo__pool_alloc(mo_pools_t *p, mo_pool_info_t *i, uint64_t ptr,
@@ -182,8 +246,10 @@ int mo_pools_feed(mo_pools_t *p, const mo_event_t *ev)
 	if (!i)
 		return -ENOMEM;
 	switch (ev->type) {
-	case MO_REC_POOL_ALLOC:
-		return mo__pool_alloc(p, i, v[0], v[1], v[2]);
+	case MO_REC_POOL_ALLOC: {
+		int r = mo__pool_alloc(p, i, v[0], v[1], v[2]);
+		return r < 0 ? r : mo__pool_site(p, i, v[3], v[1]);
+	}
 	case MO_REC_POOL_FREE:
 		mo__pool_free(p, i, v[0], v[1]);
 		return 0;

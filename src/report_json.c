@@ -264,6 +264,29 @@ static void mo__json_leaks(mo__json_t *j, cJSON *o, size_t i)
 	mo_supp_leaks_free(&l);
 }
 
+/* An instance's call sites, most bytes first (as many as --top). */
+static cJSON *mo__json_pool_sites(mo__json_t *j, const mo_pools_t *ps, size_t k)
+{
+	cJSON *arr = cJSON_CreateArray();
+	size_t cap = j->opts->top ? j->opts->top : 1;
+	mo_pool_site_t *top = malloc(cap * sizeof(*top));
+
+	if (!top) {
+		j->nomem = 1;
+		return arr;
+	}
+	size_t n = mo_pools_top_sites(ps, k, top, cap);
+	for (size_t s = 0; s < n && !j->nomem; s++) {
+		cJSON *o = cJSON_CreateObject();
+		mo__put_u64(j, o, "allocations", top[s].allocations);
+		mo__put_u64(j, o, "bytes", top[s].bytes);
+		mo__put(j, o, "stack", mo__json_stack(j, top[s].stack));
+		mo__push(j, arr, o);
+	}
+	free(top);
+	return arr;
+}
+
 /* "allocators": memopt's own allocator instances (libmemopt). */
 static cJSON *mo__json_pools(mo__json_t *j, size_t i)
 {
@@ -286,6 +309,7 @@ static cJSON *mo__json_pools(mo__json_t *j, size_t i)
 		mo__put_u64(j, o, "live_bytes", p->in_use);
 		mo__put_u64(j, o, "live_allocations", p->live);
 		mo__put(j, o, "destroyed", cJSON_CreateBool(p->destroyed));
+		mo__put(j, o, "sites", mo__json_pool_sites(j, ps, k));
 		mo__push(j, arr, o);
 	}
 	return arr;

@@ -547,10 +547,13 @@ static void mo__put_sections(mo__text_t *t, size_t i)
 		    p->temporary ? totals : NULL);
 }
 
-/* memopt's own allocators (libmemopt): one block per instance. */
-static void mo__put_pools(FILE *out, const mo_pools_t *ps)
+/* memopt's own allocators (libmemopt): one block per instance, with its
+ * top call sites by bytes. */
+static void mo__put_pools(mo__text_t *t, const mo_pools_t *ps)
 {
+	FILE *out = t->out;
 	char a[32], b[32], c[32];
+	mo_pool_site_t top[3];
 
 	if (!ps || ps->n == 0)
 		return;
@@ -580,6 +583,15 @@ static void mo__put_pools(FILE *out, const mo_pools_t *ps)
 				  mo_fmt_bytes(a, sizeof(a), p->in_use),
 				  mo_fmt_count(b, sizeof(b), p->live),
 				  p->live == 1 ? "" : "s");
+		size_t n = mo_pools_top_sites(ps, k, top, 3);
+		for (size_t s = 0; s < n; s++) {
+			mo__linef(
+				out, "    %s in %s allocation%s",
+				mo_fmt_bytes(a, sizeof(a), top[s].bytes),
+				mo_fmt_count(b, sizeof(b), top[s].allocations),
+				top[s].allocations == 1 ? "" : "s");
+			mo__put_stack(t, top[s].stack);
+		}
 	}
 }
 
@@ -604,7 +616,7 @@ static int mo__put_process(mo__text_t *t, size_t i)
 	if (r < 0)
 		return r;
 	mo__put_sections(t, i);
-	mo__put_pools(t->out, mo_an_pools(t->an, i));
+	mo__put_pools(t, mo_an_pools(t->an, i));
 	return 0;
 }
 

@@ -167,6 +167,14 @@ Test(pools, recorded_end_to_end, .timeout = 60)
 	cr_expect_eq(mo_run_json_int(a, "internal_fragmentation_bytes"), 160);
 	cr_expect_eq(mo_run_json_int(a, "live_bytes"), 288);
 	cr_expect_eq(mo_run_json_int(a, "live_allocations"), 6);
+	/* one call site: main, the hooks' caller, is its first frame */
+	const cJSON *sites = mo_run_json_get(a, "sites");
+	cr_assert_eq(cJSON_GetArraySize(sites), 1);
+	const cJSON *site = cJSON_GetArrayItem(sites, 0);
+	cr_expect_eq(mo_run_json_int(site, "allocations"), 10);
+	cr_expect_eq(mo_run_json_int(site, "bytes"), 480);
+	cr_expect(mo_run_site_has_function(site, "main", 0),
+		  "the site's stack shows main");
 	a = find_allocator(p, "frame");
 	cr_expect_str_eq(mo_run_json_get(a, "kind")->valuestring, "arena");
 	cr_expect_eq(mo_run_json_int(a, "allocations"), 3);
