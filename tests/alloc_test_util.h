@@ -7,9 +7,11 @@
 #ifndef MO_ALLOC_TEST_UTIL_H
 #define MO_ALLOC_TEST_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <memopt/alloc.h>
 
@@ -67,6 +69,53 @@ static MO_T_UNUSED int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Profiler hooks that log each call into hook_log, as
+ * "created KIND NAME;alloc SIZE RESERVED;free SIZE;reset;destroyed;". */
+static MO_T_UNUSED char hook_log[512];
+
+static void hook_logf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static MO_T_UNUSED void hook_logf(const char *fmt, ...)
+{
+	size_t len = strlen(hook_log);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hook_log + len, sizeof(hook_log) - len, fmt, ap);
+	va_end(ap);
+}
+
+static MO_T_UNUSED void log_created(const void *i, const char *kind,
+				    const char *name)
+{
+	(void)i;
+	hook_logf("created %s %s;", kind, name);
+}
+
+static MO_T_UNUSED void log_destroyed(const void *i)
+{
+	(void)i;
+	hook_logf("destroyed;");
+}
+
+static MO_T_UNUSED void log_alloc(const void *i, const void *p, size_t size,
+				  size_t res)
+{
+	(void)i, (void)p;
+	hook_logf("alloc %zu %zu;", size, res);
+}
+
+static MO_T_UNUSED void log_free(const void *i, const void *p, size_t size)
+{
+	(void)i, (void)p;
+	hook_logf("free %zu;", size);
+}
+
+static MO_T_UNUSED void log_reset(const void *i)
+{
+	(void)i;
+	hook_logf("reset;");
 }
 
 #endif

@@ -240,48 +240,13 @@ Test(buddy, default_min_block_and_mapped_region)
 
 /* --- profiler hooks ---------------------------------------------------- */
 
-static char hook_log[512];
-
-static void h_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void h_log(const char *fmt, ...)
-{
-	size_t len = strlen(hook_log);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(hook_log + len, sizeof(hook_log) - len, fmt, ap);
-	va_end(ap);
-}
-
-static void h_created(const void *i, const char *kind, const char *name)
-{
-	(void)i;
-	h_log("created %s %s;", kind, name);
-}
-static void h_destroyed(const void *i)
-{
-	(void)i;
-	h_log("destroyed;");
-}
-static void h_alloc(const void *i, const void *p, size_t size, size_t res)
-{
-	(void)i, (void)p;
-	h_log("alloc %zu %zu;", size, res);
-}
-static void h_free(const void *i, const void *p, size_t size)
-{
-	(void)i, (void)p;
-	h_log("free %zu;", size);
-}
-static void h_reset(const void *i)
-{
-	(void)i;
-	h_log("reset;");
-}
-
 Test(buddy, profiler_hooks)
 {
-	static const mo_alloc_hooks_t hooks = {h_created, h_destroyed, h_alloc,
-					       h_free, h_reset};
+	static const mo_alloc_hooks_t hooks = {.created = log_created,
+					       .destroyed = log_destroyed,
+					       .alloc = log_alloc,
+					       .free = log_free,
+					       .reset = log_reset};
 	mo_buddy_t *b;
 	void *p;
 

@@ -517,8 +517,11 @@ static void hk_reset(const void *inst)
 	h_reset++;
 }
 
-static const mo_alloc_hooks_t hooks = {hk_created, hk_destroyed, hk_alloc,
-				       hk_free, hk_reset};
+static const mo_alloc_hooks_t hooks = {.created = hk_created,
+				       .destroyed = hk_destroyed,
+				       .alloc = hk_alloc,
+				       .free = hk_free,
+				       .reset = hk_reset};
 
 Test(pool, profiler_hooks)
 {
