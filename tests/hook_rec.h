@@ -54,8 +54,11 @@ static void rec_reset(const void *inst)
 	rec.resets++;
 }
 
-static const mo_alloc_hooks_t rec_hooks = {rec_created, rec_destroyed,
-					   rec_alloc, rec_free, rec_reset};
+static const mo_alloc_hooks_t rec_hooks = {.created = rec_created,
+					   .destroyed = rec_destroyed,
+					   .alloc = rec_alloc,
+					   .free = rec_free,
+					   .reset = rec_reset};
 
 /* Starts recording (the tests run one per process). */
 static inline void rec_start(void)
