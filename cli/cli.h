@@ -25,6 +25,13 @@ enum {
 /* Prints "memopt: <message>" and a newline to stderr. */
 void mo_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The error for an option getopt refused: arg, for subcommand cmd;
+ * known: it is an option, with a bad or missing value (getopt's optopt). */
+void mo_cli_bad_option(const char *cmd, const char *arg, int known);
+
+/* The error for a command line without the program to run. */
+void mo_cli_no_program(const char *cmd);
+
 /* Subcommands: argv[0] is the subcommand's name.  Return the exit status. */
 int mo_cmd_record(int argc, char **argv);
 int mo_cmd_report(int argc, char **argv);

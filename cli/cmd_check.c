@@ -73,18 +73,13 @@ static int mo__parse_check_args(int argc, char **argv, mo_record_opts_t *r,
 			*status = MO_XIT_OK;
 			return -1;
 		default:
-			mo_cli_error("check: %s '%s' (try 'memopt check "
-				     "--help')",
-				     optopt ? "bad or incomplete option"
-					    : "unknown option",
-				     argv[optind - 1]);
+			mo_cli_bad_option("check", argv[optind - 1], optopt);
 			*status = MO_XIT_USAGE;
 			return -1;
 		}
 	}
 	if (optind >= argc) {
-		mo_cli_error("check: no program given (usage: memopt check "
-			     "[options] [--] PROG [ARGS...])");
+		mo_cli_no_program("check");
 		*status = MO_XIT_USAGE;
 		return -1;
 	}

@@ -362,18 +362,13 @@ static int mo__parse_record_args(int argc, char **argv, mo_record_opts_t *o,
 			*status = MO_XIT_OK;
 			return -1;
 		default:
-			mo_cli_error("record: %s '%s' (try 'memopt record "
-				     "--help')",
-				     optopt ? "bad or incomplete option"
-					    : "unknown option",
-				     argv[optind - 1]);
+			mo_cli_bad_option("record", argv[optind - 1], optopt);
 			*status = MO_XIT_USAGE;
 			return -1;
 		}
 	}
 	if (optind >= argc) {
-		mo_cli_error("record: no program given (usage: memopt record "
-			     "[options] [--] PROG [ARGS...])");
+		mo_cli_no_program("record");
 		*status = MO_XIT_USAGE;
 		return -1;
 	}

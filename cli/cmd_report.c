@@ -137,11 +137,7 @@ static int mo__parse_report_args(int argc, char **argv, mo_report_args_t *a,
 			*status = MO_XIT_OK;
 			return -1;
 		default:
-			mo_cli_error("report: %s '%s' (try 'memopt report "
-				     "--help')",
-				     optopt ? "bad or incomplete option"
-					    : "unknown option",
-				     argv[optind - 1]);
+			mo_cli_bad_option("report", argv[optind - 1], optopt);
 			*status = MO_XIT_USAGE;
 			return -1;
 		}

@@ -19,6 +19,20 @@ void mo_cli_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+void mo_cli_bad_option(const char *cmd, const char *arg, int known)
+{
+	mo_cli_error("%s: %s '%s' (try 'memopt %s --help')", cmd,
+		     known ? "bad or incomplete option" : "unknown option", arg,
+		     cmd);
+}
+
+void mo_cli_no_program(const char *cmd)
+{
+	mo_cli_error("%s: no program given (usage: memopt %s [options] [--] "
+		     "PROG [ARGS...])",
+		     cmd, cmd);
+}
+
 static void mo__usage(FILE *out)
 {
 	fputs("usage: memopt <command> [options]\n"
