@@ -7,10 +7,12 @@
 #ifndef MO_ALLOC_TEST_UTIL_H
 #define MO_ALLOC_TEST_UTIL_H
 
+#include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <memopt/alloc.h>
@@ -62,6 +64,25 @@ static MO_T_UNUSED int check(const unsigned char *o, size_t n, uint64_t id)
 		if (o[i] != (unsigned char)(id * 131 + i))
 			return 0;
 	return 1;
+}
+
+/* A block as [lo, hi): check_disjoint() sorts spans and fails the test
+ * if two of them overlap. */
+typedef struct span {
+	uintptr_t lo, hi;
+} span_t;
+
+static MO_T_UNUSED int by_lo(const void *a, const void *b)
+{
+	const span_t *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static MO_T_UNUSED void check_disjoint(span_t *sp, size_t k)
+{
+	qsort(sp, k, sizeof(*sp), by_lo);
+	for (size_t i = 1; i < k; i++)
+		cr_assert_leq(sp[i - 1].hi, sp[i].lo, "blocks overlap");
 }
 
 /* qsort() order of pointers. */

@@ -369,16 +369,6 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-typedef struct span {
-	uintptr_t lo, hi;
-} span_t;
-
-static int by_lo(const void *a, const void *b)
-{
-	const span_t *x = a, *y = b;
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
 /* Fails if two live blocks (their requested bytes) overlap. */
 static void check_no_overlap(const slot_t *slots, size_t n)
 {
@@ -390,9 +380,7 @@ static void check_no_overlap(const slot_t *slots, size_t n)
 			sp[k++] =
 				(span_t){(uintptr_t)slots[i].p,
 					 (uintptr_t)slots[i].p + slots[i].size};
-	qsort(sp, k, sizeof(*sp), by_lo);
-	for (size_t i = 1; i < k; i++)
-		cr_assert_leq(sp[i - 1].hi, sp[i].lo, "blocks overlap");
+	check_disjoint(sp, k);
 }
 
 static void check_model(mo_buddy_t *b, slot_t *slots, size_t n)
