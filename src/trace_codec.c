@@ -651,54 +651,13 @@ static __attribute__((noinline)) int mo__dec_column(mo_dec_t *d, mo_event_t *ev)
 	}
 }
 
-/* BALLOC with a known info and BFREE -- nearly all of a column frame --
- * without the general path's bookkeeping; anything else, and every
- * malformed field, goes to mo__dec_column(), which decides about errors. */
-static inline __attribute__((always_inline)) int
-mo__dec_column_fast(mo_dec_t *d, mo_event_t *ev)
-{
-	const uint8_t *op = d->col[MO_COL_OPS];
-	const uint8_t *fp = d->col[MO_COL_FN], *xp;
-	uint64_t v, fn;
-
-	if (MO_UNLIKELY(op == d->col_end[MO_COL_OPS]))
-		return mo__dec_column(d, ev);
-	if (*op == MO_REC_BFREE) {
-		xp = d->col[MO_COL_REF];
-		if (!mo__get_uv(&xp, d->col_end[MO_COL_REF], &v) || v == 0 ||
-		    v > d->blocks)
-			return mo__dec_column(d, ev);
-		ev->type = MO_REC_FREE;
-		ev->u.free.ptr = d->blocks - v + 1;
-		d->col[MO_COL_REF] = xp;
-	} else if (*op == MO_REC_BALLOC) {
-		xp = d->col[MO_COL_INFO];
-		if (!mo__get_uv(&xp, d->col_end[MO_COL_INFO], &v) || v == 0 ||
-		    v > d->ninfos ||
-		    !mo__get_uv(&fp, d->col_end[MO_COL_FN], &fn) ||
-		    fn > UINT32_MAX)
-			return mo__dec_column(d, ev);
-		ev->type = MO_REC_ALLOC;
-		ev->u.alloc.fn = (uint32_t)fn;
-		ev->u.alloc.ptr = ++d->blocks;
-		ev->u.alloc.size = d->infos[v - 1].size;
-		ev->u.alloc.stack = d->infos[v - 1].stack;
-		d->col[MO_COL_INFO] = xp;
-		d->col[MO_COL_FN] = fp;
-	} else {
-		return mo__dec_column(d, ev);
-	}
-	d->col[MO_COL_OPS] = op + 1;
-	return 1;
-}
-
 /* Decodes the next record of a record block or column frame.  Not
  * thread-safe (per decoder). */
 int mo_dec_next(mo_dec_t *d, mo_event_t *ev)
 {
 	if (MO_LIKELY(!d->columns))
 		return mo__dec_row(d, ev);
-	return mo__dec_column_fast(d, ev);
+	return mo__dec_column(d, ev);
 }
 
 /* --- encoder --- */
